@@ -1,0 +1,114 @@
+"""llmcfg: one YAML file to a production LLM setup on LiteLLM.
+
+    import llmcfg
+    llm = llmcfg.LLM.from_yaml("llm_config.yaml")    # validated; the Router is built on first use
+    r = llm.chat("Hello", quality="fast")             # or model="gpt4o", messages=[...], system="..."
+    print(r.text, r.alias, r.cost_usd, r.fallbacks_tried)
+    llmcfg.chat("Hello")                               # the default LLM: $LLMCFG_CONFIG or ./llm_config.yaml
+
+Public names are imported on first access, so ``import llmcfg`` stays cheap and never imports
+litellm. Errors: see ``llmcfg.exceptions`` (all rooted at ``LLMCfgError``). Test helpers:
+``llmcfg.testing``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from typing import TYPE_CHECKING, Any
+
+# LiteLLM downloads its price table at import unless told not to; the user's own choice wins.
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+
+from llmcfg.exceptions import (  # cheap: plain classes, no dependencies
+    AuthenticationError,
+    BudgetExceededError,
+    CapabilityError,
+    ConfigError,
+    ConfigIssue,
+    ContentPolicyError,
+    ContextLengthError,
+    CredentialError,
+    ForbiddenHostError,
+    ImageError,
+    ImageFetchError,
+    ImageTooLargeError,
+    InvalidRequestError,
+    LLMCfgError,
+    NotAnImageError,
+    ProviderError,
+    ProviderTimeoutError,
+    ProviderUnavailableError,
+    RateLimitError,
+    StructuredOutputError,
+    UnknownAliasError,
+)
+
+if TYPE_CHECKING:
+    from llmcfg.client import LLM
+    from llmcfg.config import load_config, parse_config
+    from llmcfg.default import achat, chat, default_llm, reset_default, set_default
+    from llmcfg.results import ChatResult
+    from llmcfg.schema import Config
+
+# Imported on first access: pydantic, structlog and yaml cost more than the whole of the rest.
+_LAZY = {
+    "LLM": "llmcfg.client",
+    "load_config": "llmcfg.config",
+    "parse_config": "llmcfg.config",
+    "Config": "llmcfg.schema",
+    "ChatResult": "llmcfg.results",
+    "chat": "llmcfg.default",
+    "achat": "llmcfg.default",
+    "default_llm": "llmcfg.default",
+    "reset_default": "llmcfg.default",
+    "set_default": "llmcfg.default",
+}
+
+__all__ = [
+    "LLM",
+    "AuthenticationError",
+    "BudgetExceededError",
+    "CapabilityError",
+    "ChatResult",
+    "Config",
+    "ConfigError",
+    "ConfigIssue",
+    "ContentPolicyError",
+    "ContextLengthError",
+    "CredentialError",
+    "ForbiddenHostError",
+    "ImageError",
+    "ImageFetchError",
+    "ImageTooLargeError",
+    "InvalidRequestError",
+    "LLMCfgError",
+    "NotAnImageError",
+    "ProviderError",
+    "ProviderTimeoutError",
+    "ProviderUnavailableError",
+    "RateLimitError",
+    "StructuredOutputError",
+    "UnknownAliasError",
+    "achat",
+    "chat",
+    "default_llm",
+    "load_config",
+    "parse_config",
+    "reset_default",
+    "set_default",
+]
+__version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'llmcfg' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_LAZY])

@@ -1,0 +1,79 @@
+"""What each alias is: its provider, LiteLLM model string, capabilities and prices.
+
+One place answers "what can this alias do and what does it cost", for the checks, ``plan``, the
+Router arguments and the cost of a call alike. Reads LiteLLM's table as a file (no import).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from llmcfg.prices import ModelFacts, lookup
+from llmcfg.schema import Config, ModelAlias
+
+__all__ = ["AliasInfo", "describe", "litellm_model"]
+
+
+@dataclass(frozen=True)
+class AliasInfo:
+    alias: str
+    model: str  # as written: "<provider>/<model>"
+    provider: str  # llmcfg provider name (the prefix)
+    litellm_model: str  # what LiteLLM is given: "<litellm provider>/<model>"
+    mode: str  # chat | embedding | image_generation | ocr
+    vision: bool
+    context_window: int | None
+    max_output_tokens: int | None
+    input_per_token: float | None
+    output_per_token: float | None
+    per_image: float | None
+    price_source: str  # override | table | unknown
+
+    @property
+    def priced(self) -> bool:
+        return self.price_source != "unknown"
+
+
+def litellm_model(config: Config, model: str) -> tuple[str, str]:
+    """(provider name, LiteLLM model string) for ``"<provider>/<model>"``."""
+    provider, _, name = model.partition("/")
+    settings = config.providers.get(provider)
+    kind = (settings.kind if settings is not None else None) or provider
+    return provider, f"{kind}/{name}"
+
+
+def describe(config: Config, alias: str) -> AliasInfo:
+    entry: ModelAlias = config.models[alias]
+    provider, routed = litellm_model(config, entry.model)
+    facts: ModelFacts | None = lookup(routed)
+    price = entry.price
+    if price is not None and (price.input_per_mtok is not None or price.per_image is not None):
+        source = "override"
+        input_per_token = price.input_per_mtok / 1e6 if price.input_per_mtok is not None else None
+        output_per_token = price.output_per_mtok / 1e6 if price.output_per_mtok is not None else None
+        per_image = price.per_image
+    elif facts is not None and facts.priced:
+        source = "table"
+        input_per_token, output_per_token, per_image = (
+            facts.input_per_token,
+            facts.output_per_token,
+            facts.per_image,
+        )
+    else:
+        source, input_per_token, output_per_token, per_image = "unknown", None, None, None
+    mode = entry.mode or (facts.mode if facts is not None and facts.mode else None) or "chat"
+    vision = entry.vision if entry.vision is not None else bool(facts is not None and facts.supports_vision)
+    return AliasInfo(
+        alias=alias,
+        model=entry.model,
+        provider=provider,
+        litellm_model=routed,
+        mode=mode,
+        vision=vision,
+        context_window=entry.context_window or (facts.max_input_tokens if facts is not None else None),
+        max_output_tokens=facts.max_output_tokens if facts is not None else None,
+        input_per_token=input_per_token,
+        output_per_token=output_per_token,
+        per_image=per_image,
+        price_source=source,
+    )

@@ -1,0 +1,160 @@
+"""``llmcfg``: validate, plan, schema, chat. Thin: parse, call the library, print.
+
+Any ``LLMCfgError`` becomes one clear line on stderr and exit code 2, never a traceback. Commands
+that do not call a model (validate, plan, schema) never import litellm.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from llmcfg.config import default_config_path, load_config
+from llmcfg.exceptions import LLMCfgError
+
+__all__ = ["main"]
+
+EXIT_OK = 0
+EXIT_ERROR = 2
+
+
+def _money(value: float | None, digits: int = 3) -> str:
+    return "?" if value is None else f"${value:.{digits}f}"
+
+
+def _cmd_validate(args: argparse.Namespace) -> int:
+    from llmcfg.plan import credential_warnings
+
+    config = load_config(args.file)
+    for warning in credential_warnings(config):
+        print(f"warning: {warning}", file=sys.stderr)
+    print(f"{config.source}: ok ({len(config.models)} aliases, {len(config.providers)} providers)")
+    return EXIT_OK
+
+
+def _cmd_plan(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from llmcfg.plan import plan_rows
+
+    config = load_config(args.file)
+    rows = plan_rows(config)
+    if args.json:
+        print(json.dumps([row.__dict__ for row in rows], indent=2))
+        return EXIT_OK
+    table = Table(title=f"llmcfg plan: {config.source}")
+    for column in (
+        "alias",
+        "provider/model",
+        "mode",
+        "in $/1M",
+        "out $/1M",
+        "price",
+        "context",
+        "vision",
+        "fallbacks",
+        "key",
+    ):
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        per_token = row.per_image is None or row.input_per_mtok is not None
+        table.add_row(
+            row.alias,
+            row.model,
+            row.mode,
+            _money(row.input_per_mtok) if per_token else f"{_money(row.per_image)}/img",
+            _money(row.output_per_mtok) if per_token else "",
+            row.price_source if row.price_source != "unknown" else "UNKNOWN",
+            f"{row.context_window:,}" if row.context_window else "?",
+            "yes" if row.vision else "no",
+            " → ".join(row.fallbacks) or "-",
+            row.keys,
+        )
+    console = Console(width=max(160, Console().width))
+    console.print(table)
+    unpriced = [row.alias for row in rows if row.price_source == "unknown"]
+    if unpriced:
+        console.print(
+            f"[yellow]no known price for: {', '.join(unpriced)}[/] (cost is taken from the provider when it "
+            "reports one; otherwise add price: to the alias)"
+        )
+    return EXIT_OK
+
+
+def _cmd_schema(args: argparse.Namespace) -> int:
+    from llmcfg.schema import Config
+
+    print(json.dumps(Config.model_json_schema(), indent=2))
+    return EXIT_OK
+
+
+def _cmd_chat(args: argparse.Namespace) -> int:
+    from llmcfg.client import LLM
+
+    llm = LLM(load_config(args.file))
+    result = llm.chat(args.prompt, quality=args.quality, model=args.model)
+    print(result.text)
+    print(
+        f"[{result.alias} · {result.model} · {result.tokens_in}+{result.tokens_out} tokens · "
+        f"{_money(result.cost_usd, 6)} ({result.cost_source}) · {result.latency_ms:.0f} ms]",
+        file=sys.stderr,
+    )
+    return EXIT_OK
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="llmcfg", description="One YAML file to a production LLM setup.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    def command(
+        name: str, handler: Callable[[argparse.Namespace], int], help_text: str
+    ) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, help=help_text, description=help_text)
+        sub.set_defaults(handler=handler)
+        return sub
+
+    file_help = "config file (default: $LLMCFG_CONFIG, else ./llm_config.yaml)"
+    command("validate", _cmd_validate, "check a config file; exit 2 on errors").add_argument(
+        "file", nargs="?", help=file_help
+    )
+    plan = command("plan", _cmd_plan, "show what each alias compiles to, its prices and key status")
+    plan.add_argument("file", nargs="?", help=file_help)
+    plan.add_argument("--json", action="store_true", help="machine-readable output")
+    command("schema", _cmd_schema, "print the JSON Schema of llm_config.yaml")
+    chat = command("chat", _cmd_chat, "send one prompt")
+    chat.add_argument("prompt")
+    choice = chat.add_mutually_exclusive_group()
+    choice.add_argument("--quality", choices=("fast", "balanced", "best"))
+    choice.add_argument("--model", help="an alias from the config")
+    chat.add_argument("--config", dest="file", help=file_help)
+    return parser
+
+
+def _configure_logging() -> None:
+    """The CLI is an application: its llm.call events go to stderr, its answers to stdout."""
+    import structlog
+
+    structlog.configure(logger_factory=structlog.PrintLoggerFactory(sys.stderr))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args: Any = _parser().parse_args(argv)
+    if getattr(args, "file", None) is None and args.command != "schema":
+        args.file = default_config_path()
+    _configure_logging()
+    try:
+        code: int = args.handler(args)
+    except LLMCfgError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        return 130
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

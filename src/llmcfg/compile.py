@@ -1,0 +1,89 @@
+"""Config → arguments for ``litellm.Router``. Pure: no litellm import, no I/O but the environment.
+
+Each alias becomes a model group; a provider with several keys gives the group one deployment per
+key, which is how LiteLLM load-balances and cools down a key pool. llmcfg's own keys (price, mode,
+vision) never reach LiteLLM's ``litellm_params``: unknown keys there are sent to the provider.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from llmcfg import envrefs
+from llmcfg.aliases import litellm_model
+from llmcfg.exceptions import CredentialError
+from llmcfg.schema import Config
+
+__all__ = ["RouterPlan", "compile_router", "deployments_for"]
+
+
+@dataclass(frozen=True)
+class RouterPlan:
+    """What to build the Router with, and which aliases cannot be used (and why)."""
+
+    arguments: dict[str, Any]
+    unavailable: dict[str, CredentialError] = field(default_factory=dict)
+
+
+def deployments_for(config: Config, alias: str, environ: Mapping[str, str]) -> list[dict[str, Any]]:
+    """One deployment per API key of the alias's provider; CredentialError if a variable is unset."""
+    entry = config.models[alias]
+    provider_name, model = litellm_model(config, entry.model)
+    provider = config.providers.get(provider_name)
+    base: dict[str, Any] = {"model": model}
+    keys: list[str | None] = [None]
+    if provider is not None:
+        base.update(provider.params)
+        if provider.api_base:
+            base["api_base"] = envrefs.resolve(
+                provider.api_base, alias=alias, provider=provider_name, environ=environ
+            )
+        if provider.api_key:
+            raw = provider.api_key if isinstance(provider.api_key, list) else [provider.api_key]
+            keys = [envrefs.resolve(k, alias=alias, provider=provider_name, environ=environ) for k in raw]
+    base.update(entry.params)
+    deployments = []
+    for index, key in enumerate(keys):
+        params = dict(base)
+        if key is not None:
+            params["api_key"] = key
+        deployments.append(
+            {
+                "model_name": alias,
+                "litellm_params": params,
+                "model_info": {"id": f"{alias}#{index}", "alias": alias},
+            }
+        )
+    return deployments
+
+
+def compile_router(config: Config, environ: Mapping[str, str] | None = None) -> RouterPlan:
+    """Router keyword arguments for every alias whose credentials resolve now."""
+    env = os.environ if environ is None else environ
+    model_list: list[dict[str, Any]] = []
+    unavailable: dict[str, CredentialError] = {}
+    for alias in config.models:
+        try:
+            model_list.extend(deployments_for(config, alias, env))
+        except CredentialError as error:
+            unavailable[alias] = error
+    fallbacks = [
+        {alias: [name for name in chain if name not in unavailable]}
+        for alias, chain in config.fallbacks.items()
+        if alias not in unavailable and any(name not in unavailable for name in chain)
+    ]
+    settings = config.router
+    arguments: dict[str, Any] = {
+        "model_list": model_list,
+        "num_retries": settings.num_retries,
+        "timeout": settings.timeout_s,
+        "cooldown_time": settings.cooldown_s,
+        "allowed_fails": settings.allowed_fails,
+        "retry_after": 0,
+    }
+    if fallbacks:
+        arguments["fallbacks"] = fallbacks
+    return RouterPlan(arguments, unavailable)

@@ -1,0 +1,52 @@
+"""The process-wide default ``LLM`` behind ``llmcfg.chat(...)``: built on first use, resettable.
+
+It reads $LLMCFG_CONFIG, else ./llm_config.yaml. Tests and long-lived apps that change the config
+call ``reset_default()``; nothing else is global.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from llmcfg.client import LLM
+    from llmcfg.results import ChatResult
+
+__all__ = ["achat", "chat", "default_llm", "reset_default", "set_default"]
+
+_lock = threading.Lock()
+_default: LLM | None = None
+
+
+def default_llm() -> LLM:
+    """The default LLM, loading the default config on first use."""
+    global _default
+    if _default is None:
+        from llmcfg.client import LLM
+
+        with _lock:
+            if _default is None:
+                _default = LLM.from_yaml()
+    return _default
+
+
+def set_default(llm: LLM | None) -> None:
+    """Make ``llm`` the default (None: load from the default config again on next use)."""
+    global _default
+    with _lock:
+        _default = llm
+
+
+def reset_default() -> None:
+    set_default(None)
+
+
+def chat(prompt: str | None = None, **kwargs: Any) -> ChatResult:
+    """``LLM.chat`` on the default LLM."""
+    return default_llm().chat(prompt, **kwargs)
+
+
+async def achat(prompt: str | None = None, **kwargs: Any) -> ChatResult:
+    """``LLM.achat`` on the default LLM."""
+    return await default_llm().achat(prompt, **kwargs)

@@ -1,0 +1,208 @@
+"""Every error llmcfg raises, in one tree, so callers can catch as broadly or narrowly as they need.
+
+    LLMCfgError
+    ├── ConfigError                 the YAML is broken, invalid or inconsistent (file:line, dotted path)
+    ├── CredentialError             an alias needs an environment variable that is not set
+    ├── UnknownAliasError           a call named an alias or quality that the config does not have
+    ├── CapabilityError             the chosen model cannot do the job (no vision, not an image model)
+    ├── BudgetExceededError         a limit would be passed by this call; nothing was sent
+    ├── ImageError                  an image could not be taken in
+    │   └── ImageFetchError
+    │       ├── ForbiddenHostError
+    │       ├── ImageTooLargeError
+    │       └── NotAnImageError
+    └── ProviderError               the provider (or every fallback) failed; the original is __cause__
+        ├── RateLimitError          .retry_after (seconds) when the provider said
+        ├── AuthenticationError
+        ├── InvalidRequestError
+        │   ├── ContextLengthError
+        │   └── ContentPolicyError
+        ├── ProviderTimeoutError
+        ├── ProviderUnavailableError
+        └── StructuredOutputError
+
+Messages never contain API keys or whole prompts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = [
+    "AuthenticationError",
+    "BudgetExceededError",
+    "CapabilityError",
+    "ConfigError",
+    "ConfigIssue",
+    "ContentPolicyError",
+    "ContextLengthError",
+    "CredentialError",
+    "ForbiddenHostError",
+    "ImageError",
+    "ImageFetchError",
+    "ImageTooLargeError",
+    "InvalidRequestError",
+    "LLMCfgError",
+    "NotAnImageError",
+    "ProviderError",
+    "ProviderTimeoutError",
+    "ProviderUnavailableError",
+    "RateLimitError",
+    "StructuredOutputError",
+    "UnknownAliasError",
+]
+
+
+class LLMCfgError(Exception):
+    """Root of every error llmcfg raises."""
+
+
+@dataclass(frozen=True)
+class ConfigIssue:
+    """One problem in a config file: where it is and what is wrong."""
+
+    message: str
+    location: str = ""  # dotted path inside the document, e.g. presets.vision.best
+    file: str | None = None
+    line: int | None = None  # 1-based
+    column: int | None = None  # 1-based
+
+    def __str__(self) -> str:
+        where = ""
+        if self.file is not None:
+            where = self.file
+            if self.line is not None:
+                where += f":{self.line}"
+                if self.column is not None:
+                    where += f":{self.column}"
+            where += ": "
+        path = f"{self.location}: " if self.location else ""
+        return f"{where}{path}{self.message}"
+
+
+class ConfigError(LLMCfgError):
+    """The config cannot be used. ``issues`` lists every problem found, each with its location."""
+
+    def __init__(self, issues: list[ConfigIssue] | ConfigIssue | str) -> None:
+        if isinstance(issues, str):
+            issues = ConfigIssue(issues)
+        self.issues = [issues] if isinstance(issues, ConfigIssue) else list(issues)
+        lines = [str(issue) for issue in self.issues]
+        head = (
+            lines[0] if len(lines) == 1 else f"{len(lines)} problems in the config:\n  " + "\n  ".join(lines)
+        )
+        super().__init__(head)
+
+
+class CredentialError(LLMCfgError):
+    """An environment variable an alias needs is not set. Names the variable, never a value."""
+
+    def __init__(self, variable: str, alias: str | None, provider: str | None = None) -> None:
+        self.variable = variable
+        self.alias = alias
+        self.provider = provider
+        user = f"alias {alias!r}" if alias else f"provider {provider!r}"
+        via = f" (provider {provider!r})" if alias and provider else ""
+        super().__init__(
+            f"environment variable {variable} is not set; {user}{via} needs it. Set it and retry."
+        )
+
+
+class UnknownAliasError(LLMCfgError):
+    """A call asked for an alias, kind or quality the config does not define."""
+
+
+class CapabilityError(LLMCfgError):
+    """The model behind an alias cannot do what the call asks (e.g. images to a text-only model)."""
+
+
+class BudgetExceededError(LLMCfgError):
+    """The call would pass a budget limit; it was not sent."""
+
+    def __init__(self, limit_name: str, *, spent_usd: float, limit_usd: float, estimate_usd: float) -> None:
+        self.limit_name = limit_name
+        self.spent_usd = spent_usd
+        self.limit_usd = limit_usd
+        self.estimate_usd = estimate_usd
+        super().__init__(
+            f"budget {limit_name} would be exceeded: spent ${spent_usd:.6f} of ${limit_usd:.6f}, "
+            f"this call may cost up to ${estimate_usd:.6f}"
+        )
+
+
+class ImageError(LLMCfgError):
+    """An image could not be read, decoded or accepted."""
+
+
+class ImageFetchError(ImageError):
+    """An image URL was refused or could not be downloaded."""
+
+
+class ForbiddenHostError(ImageFetchError):
+    """The URL's host is not allowed (whitelist, private address, scheme, userinfo)."""
+
+
+class ImageTooLargeError(ImageFetchError):
+    """The image is larger than the configured cap (bytes or pixels)."""
+
+
+class NotAnImageError(ImageFetchError):
+    """The bytes are not a supported image (JPEG, PNG, WEBP, GIF), or are truncated."""
+
+
+class ProviderError(LLMCfgError):
+    """The provider failed (after retries and fallbacks). ``alias``/``model`` say which one."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        alias: str | None = None,
+        model: str | None = None,
+        tried: tuple[str, ...] = (),
+        status_code: int | None = None,
+    ) -> None:
+        self.alias = alias
+        self.model = model
+        self.tried = tried
+        self.status_code = status_code
+        super().__init__(message)
+
+
+class RateLimitError(ProviderError):
+    """The provider rate-limited the call. ``retry_after`` is in seconds when known."""
+
+    retry_after: float | None = None
+
+
+class AuthenticationError(ProviderError):
+    """The provider refused the credentials."""
+
+
+class InvalidRequestError(ProviderError):
+    """The provider refused the request as malformed or unsupported."""
+
+
+class ContextLengthError(InvalidRequestError):
+    """The prompt does not fit the model's context window."""
+
+    tokens: int | None = None
+    max_tokens: int | None = None
+
+
+class ContentPolicyError(InvalidRequestError):
+    """The provider refused the content."""
+
+
+class ProviderTimeoutError(ProviderError):
+    """The provider did not answer in time."""
+
+
+class ProviderUnavailableError(ProviderError):
+    """The provider failed (5xx, connection error, unreadable answer)."""
+
+
+class StructuredOutputError(ProviderError):
+    """The model's answer did not validate against the requested schema."""
+
+    raw_text: str = ""

@@ -1,0 +1,98 @@
+"""LiteLLM's shipped price and capability table, read without importing litellm.
+
+``import litellm`` costs seconds and may touch the network; ``validate`` and ``plan`` only need the
+JSON file inside the package, which ``importlib.util.find_spec`` locates without running it.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+__all__ = ["ModelFacts", "known_providers", "lookup"]
+
+_PRICE_FILE = "model_prices_and_context_window_backup.json"
+_PROVIDER_FILE = "provider_endpoints_support_backup.json"
+
+
+@dataclass(frozen=True)
+class ModelFacts:
+    """What LiteLLM's table says about one model. Prices are USD per token (or per image)."""
+
+    key: str
+    mode: str | None
+    input_per_token: float | None
+    output_per_token: float | None
+    per_image: float | None
+    max_input_tokens: int | None
+    max_output_tokens: int | None
+    supports_vision: bool
+
+    @property
+    def priced(self) -> bool:
+        return self.input_per_token is not None or self.per_image is not None
+
+
+def _litellm_dir() -> Path | None:
+    spec = importlib.util.find_spec("litellm")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+@cache
+def _load(name: str) -> dict[str, Any]:
+    folder = _litellm_dir()
+    if folder is None or not (folder / name).is_file():
+        return {}
+    data: dict[str, Any] = json.loads((folder / name).read_text(encoding="utf-8"))
+    return data
+
+
+def price_table() -> dict[str, Any]:
+    return _load(_PRICE_FILE)
+
+
+@cache
+def known_providers() -> frozenset[str]:
+    """Provider names LiteLLM routes (``openai``, ``openrouter``, ...)."""
+    providers = _load(_PROVIDER_FILE).get("providers", {})
+    listed = {str(name) for name in providers}
+    tabled = {str(v.get("litellm_provider")) for v in price_table().values() if isinstance(v, dict)}
+    return frozenset(listed | tabled | {"openai", "openrouter", "custom_openai"})
+
+
+def _facts(key: str, entry: dict[str, Any]) -> ModelFacts:
+    def number(name: str) -> float | None:
+        value = entry.get(name)
+        return float(value) if isinstance(value, (int, float)) else None
+
+    def integer(name: str) -> int | None:
+        value = entry.get(name)
+        return int(value) if isinstance(value, (int, float)) else None
+
+    return ModelFacts(
+        key=key,
+        mode=entry.get("mode"),
+        input_per_token=number("input_cost_per_token"),
+        output_per_token=number("output_cost_per_token"),
+        per_image=number("output_cost_per_image") or number("input_cost_per_image"),
+        max_input_tokens=integer("max_input_tokens"),
+        max_output_tokens=integer("max_output_tokens"),
+        supports_vision=bool(entry.get("supports_vision")),
+    )
+
+
+def lookup(litellm_model: str) -> ModelFacts | None:
+    """Facts for ``provider/model`` as LiteLLM spells it; tried with and without the provider prefix."""
+    table = price_table()
+    provider, _, bare = litellm_model.partition("/")
+    for key in (litellm_model, bare):
+        entry = table.get(key)
+        if isinstance(entry, dict) and (key == litellm_model or entry.get("litellm_provider") == provider):
+            return _facts(key, entry)
+    return None

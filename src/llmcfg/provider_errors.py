@@ -1,0 +1,91 @@
+"""LiteLLM's exceptions translated onto llmcfg's tree, at one choke point.
+
+The original stays as ``__cause__``. The message names the alias and model and what was tried, and
+is cut short: provider messages may echo a prompt, and never get to carry a key.
+"""
+
+from __future__ import annotations
+
+import re
+
+from llmcfg.exceptions import (
+    AuthenticationError,
+    ContentPolicyError,
+    ContextLengthError,
+    InvalidRequestError,
+    ProviderError,
+    ProviderTimeoutError,
+    ProviderUnavailableError,
+    RateLimitError,
+)
+
+__all__ = ["translate"]
+
+# Checked in order: the first class name found in the exception's MRO decides.
+_BY_NAME: tuple[tuple[str, type[ProviderError]], ...] = (
+    ("ContextWindowExceededError", ContextLengthError),
+    ("ContentPolicyViolationError", ContentPolicyError),
+    ("RouterRateLimitError", RateLimitError),
+    ("RateLimitError", RateLimitError),
+    ("AuthenticationError", AuthenticationError),
+    ("PermissionDeniedError", AuthenticationError),
+    ("Timeout", ProviderTimeoutError),
+    ("APITimeoutError", ProviderTimeoutError),
+    ("BadRequestError", InvalidRequestError),
+    ("NotFoundError", InvalidRequestError),
+    ("UnprocessableEntityError", InvalidRequestError),
+)
+_SECRETISH = re.compile(r"(sk-[A-Za-z0-9_\-]{6,}|Bearer\s+\S+|api[_-]?key['\"=:\s]+\S+)", re.IGNORECASE)
+_MAX_DETAIL = 300
+
+
+def _retry_after(error: BaseException) -> float | None:
+    cooldown = getattr(error, "cooldown_time", None)
+    if isinstance(cooldown, (int, float)):
+        return float(cooldown)
+    response = getattr(error, "response", None)
+    headers = getattr(response, "headers", None)
+    value = headers.get("retry-after") if headers is not None else None
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+def _detail(error: BaseException, secrets: list[str]) -> str:
+    text = str(error).split("\n", 1)[0]
+    text = re.sub(r"^litellm\.\w+:\s*", "", text)
+    for secret in secrets:
+        text = text.replace(secret, "[redacted]")
+    text = _SECRETISH.sub("[redacted]", text)
+    return text if len(text) <= _MAX_DETAIL else text[:_MAX_DETAIL] + "…"
+
+
+def translate(
+    error: BaseException,
+    *,
+    alias: str | None,
+    model: str | None,
+    tried: tuple[str, ...],
+    secrets: list[str] | None = None,
+) -> ProviderError:
+    names = [cls.__name__ for cls in type(error).__mro__]
+    target: type[ProviderError] = ProviderUnavailableError
+    for name, cls in _BY_NAME:
+        if name in names:
+            target = cls
+            break
+    where = f"alias {alias!r}" + (f" ({model})" if model else "")
+    after = f"; tried {', '.join(tried)}" if tried else ""
+    message = f"{where} failed with {type(error).__name__}: {_detail(error, secrets or [])}{after}"
+    status = getattr(error, "status_code", None)
+    translated = target(
+        message,
+        alias=alias,
+        model=model,
+        tried=tried,
+        status_code=status if isinstance(status, int) else None,
+    )
+    if isinstance(translated, RateLimitError):
+        translated.retry_after = _retry_after(error)
+    return translated

@@ -1,0 +1,30 @@
+"""Typed, frozen results of calls. Every result carries what it cost and who answered."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict
+
+__all__ = ["ChatResult"]
+
+
+class ChatResult(BaseModel):
+    """The answer to ``chat``: the text plus model, tokens, cost and timing."""
+
+    model_config = ConfigDict(frozen=True)
+
+    text: str
+    model: str  # the LiteLLM model string that answered
+    alias: str  # the alias that answered
+    requested: str  # what was asked: an alias, or "<kind>/<quality>"
+    fallbacks_tried: tuple[str, ...] = ()  # aliases that failed before the one that answered
+    tokens_in: int = 0
+    tokens_out: int = 0
+    cost_usd: float | None = None  # None when no price is known (see cost_source)
+    cost_source: str = "unknown"  # provider | override | table | unknown
+    cached: bool = False
+    latency_ms: float = 0.0
+    request_id: str = ""
+    finish_reason: str | None = None
+
+    def __str__(self) -> str:
+        return self.text

@@ -1,0 +1,135 @@
+"""The live ``litellm.Router`` of one config, built on first use, and what each call attempted.
+
+litellm is imported here and only here (and only when a call is made), after making sure it reads
+its bundled price table instead of downloading one.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections import OrderedDict
+from typing import TYPE_CHECKING, Any
+
+from llmcfg.compile import RouterPlan, compile_router
+from llmcfg.schema import Config
+
+if TYPE_CHECKING:
+    from types import ModuleType
+
+__all__ = ["REQUEST_ID_KEY", "RouterRuntime", "attempts", "import_litellm"]
+
+REQUEST_ID_KEY = "llmcfg_request_id"
+_MAX_TRACKED = 10_000  # open requests remembered; old entries are dropped, not leaked
+
+
+def import_litellm() -> ModuleType:
+    """Import litellm offline-first: its price table from the package, no feedback banners."""
+    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    import litellm
+
+    litellm.suppress_debug_info = True
+    if not os.environ.get("LITELLM_LOG"):  # llmcfg reports failures itself, as typed errors and events
+        for name in ("LiteLLM", "LiteLLM Router", "LiteLLM Proxy"):
+            logging.getLogger(name).setLevel(logging.CRITICAL)
+    _install_tracker(litellm)
+    return litellm
+
+
+class _Attempts:
+    """Failed model groups per llmcfg request id, in the order LiteLLM reported them."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._failed: OrderedDict[str, list[str]] = OrderedDict()
+
+    def record_failure(self, request_id: str, group: str) -> None:
+        with self._lock:
+            groups = self._failed.setdefault(request_id, [])
+            if group not in groups:
+                groups.append(group)
+            while len(self._failed) > _MAX_TRACKED:
+                self._failed.popitem(last=False)
+
+    def pop(self, request_id: str) -> list[str]:
+        with self._lock:
+            return self._failed.pop(request_id, [])
+
+
+attempts = _Attempts()
+_tracker_lock = threading.Lock()
+_tracker: Any = None
+
+
+def _install_tracker(litellm: Any) -> None:
+    """Register (once per process) the callback that tells which aliases failed for a request."""
+    global _tracker
+    with _tracker_lock:
+        if _tracker is None:
+            from litellm.integrations.custom_logger import CustomLogger
+
+            class _FailureTracker(CustomLogger):
+                def log_failure_event(
+                    self, kwargs: dict[str, Any], response_obj: Any, start_time: Any, end_time: Any
+                ) -> None:
+                    metadata = (kwargs.get("litellm_params") or {}).get("metadata") or {}
+                    request_id = metadata.get(REQUEST_ID_KEY)
+                    logged = kwargs.get("standard_logging_object") or {}
+                    group = logged.get("model_group") or metadata.get("model_group")
+                    if request_id and group:
+                        attempts.record_failure(str(request_id), str(group))
+
+                async def async_log_failure_event(
+                    self, kwargs: dict[str, Any], response_obj: Any, start_time: Any, end_time: Any
+                ) -> None:
+                    self.log_failure_event(kwargs, response_obj, start_time, end_time)
+
+            _tracker = _FailureTracker()
+        if _tracker not in litellm.callbacks:
+            litellm.callbacks.append(_tracker)
+
+
+class RouterRuntime:
+    """Builds the Router from the config on first use and keeps it for the life of the client."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self._lock = threading.Lock()
+        self._router: Any = None
+        self._plan: RouterPlan | None = None
+
+    @property
+    def plan(self) -> RouterPlan:
+        if self._plan is None:
+            with self._lock:
+                if self._plan is None:
+                    self._plan = compile_router(self.config)
+        return self._plan
+
+    def secrets(self) -> list[str]:
+        """Every key value in use, so error messages can be scrubbed of them."""
+        deployments = self.plan.arguments["model_list"]
+        keys = {str(d["litellm_params"].get("api_key") or "") for d in deployments}
+        return sorted((k for k in keys if len(k) >= 4), key=len, reverse=True)
+
+    def ensure_available(self, alias: str) -> None:
+        """Raise CredentialError if ``alias`` lacks a key; recompile once if the environment changed."""
+        error = self.plan.unavailable.get(alias)
+        if error is None:
+            return
+        fresh = compile_router(self.config)
+        if alias in fresh.unavailable:
+            raise fresh.unavailable[alias]
+        with self._lock:
+            self._plan, self._router = fresh, None
+
+    @property
+    def router(self) -> Any:
+        if self._router is None:
+            plan = self.plan
+            litellm = import_litellm()
+            with self._lock:
+                if self._router is None:
+                    self._router = litellm.Router(**plan.arguments)
+        return self._router

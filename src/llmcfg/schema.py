@@ -1,0 +1,195 @@
+"""The shape of ``llm_config.yaml``: pydantic models, every key documented, unknown keys refused.
+
+Defaults live here, with units in their names (``_s`` seconds, ``_usd`` dollars, ``_mb`` megabytes).
+Cross-references (aliases named in presets, fallback cycles, capabilities) are checked in
+``llmcfg.validation``; this module only knows shapes.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
+
+__all__ = [
+    "QUALITIES",
+    "BudgetConfig",
+    "CacheConfig",
+    "Config",
+    "FetchConfig",
+    "LoggingConfig",
+    "ModelAlias",
+    "OcrConfig",
+    "OcrMode",
+    "Price",
+    "ProviderConfig",
+    "QualityPresets",
+    "RouterSettings",
+    "WindowLimits",
+]
+
+Quality = Literal["fast", "balanced", "best"]
+QUALITIES: tuple[Quality, ...] = ("fast", "balanced", "best")
+Mode = Literal["chat", "embedding", "image_generation", "ocr"]
+CallKind = Literal["chat", "vision", "ocr", "image", "embed"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ProviderConfig(_Strict):
+    """Where and how to reach one provider. Its name is the prefix of model strings."""
+
+    kind: str | None = Field(None, description="LiteLLM provider spoken; defaults to the provider's name.")
+    api_key: str | list[str] | None = Field(
+        None, description="${VAR}, ${VAR:-default} or os.environ/VAR; a list makes a load-balanced key pool."
+    )
+    api_base: str | None = Field(None, description="Endpoint URL, for self-hosted or proxied servers.")
+    params: dict[str, Any] = Field(
+        default_factory=dict, description="Extra LiteLLM parameters for every model of this provider."
+    )
+
+
+class Price(_Strict):
+    """A negotiated or missing price; wins over LiteLLM's table."""
+
+    input_per_mtok: float | None = Field(None, ge=0, description="USD per 1M input tokens.")
+    output_per_mtok: float | None = Field(None, ge=0, description="USD per 1M output tokens.")
+    per_image: float | None = Field(None, ge=0, description="USD per generated image.")
+
+
+class ModelAlias(_Strict):
+    """A name the application uses for one model of one provider."""
+
+    model: str = Field(description='"<provider>/<model>", the provider being a key of `providers`.')
+    params: dict[str, Any] = Field(
+        default_factory=dict, description="Default call parameters (temperature, ...)."
+    )
+    price: Price | None = None
+    mode: Mode | None = Field(None, description="What the model does; read from LiteLLM's table when absent.")
+    vision: bool | None = Field(None, description="Accepts images; read from LiteLLM's table when absent.")
+    context_window: int | None = Field(None, gt=0, description="Max input tokens, when the table lacks it.")
+
+    @field_validator("model")
+    @classmethod
+    def _has_provider(cls, value: str) -> str:
+        if "/" not in value or value.startswith("/") or value.endswith("/"):
+            raise ValueError(f"{value!r} must be '<provider>/<model>', e.g. 'openai/gpt-4o-mini'")
+        return value
+
+
+class QualityPresets(_Strict):
+    """Quality → alias for one kind of task."""
+
+    fast: str | None = None
+    balanced: str | None = None
+    best: str | None = None
+
+
+class Presets(_Strict):
+    text: QualityPresets | None = None
+    vision: QualityPresets | None = None
+    image: QualityPresets | None = None
+    embedding: QualityPresets | None = None
+
+
+class RouterSettings(_Strict):
+    """Retries, timeouts and cooldowns, handed to LiteLLM's Router."""
+
+    num_retries: int = Field(2, ge=0, description="Retries per alias before falling back.")
+    timeout_s: float = Field(60.0, gt=0, description="Per-request timeout, seconds.")
+    cooldown_s: float = Field(
+        30.0, ge=0, description="How long a failing deployment of a pool rests, seconds."
+    )
+    allowed_fails: int = Field(3, ge=0, description="Failures per minute before a deployment cools down.")
+
+
+class LoggingConfig(_Strict):
+    cost_log: str | None = Field(
+        None, description="JSONL file of llm.call events; relative paths are relative to the config file."
+    )
+
+
+class OcrMode(_Strict):
+    """An OCR mode is a prompt plus the image resolution the model sees."""
+
+    max_side: int = Field(gt=0, description="Longest image side sent, pixels.")
+    detail: Literal["low", "high", "auto"] = "high"
+    tile: int | None = Field(None, gt=0, description="Tile side, pixels: send a global view plus tiles.")
+    prompt: str
+
+
+class OcrConfig(_Strict):
+    default_mode: str = "base"
+    quality: Quality = Field("balanced", description="Which vision preset OCR uses unless overridden.")
+    modes: dict[str, OcrMode] = Field(default_factory=dict)
+    fallback: list[str] = Field(
+        default_factory=list, description="Aliases tried after the vision preset fails."
+    )
+
+
+class WindowLimits(_Strict):
+    daily_usd: float | None = Field(None, ge=0)
+    monthly_usd: float | None = Field(None, ge=0)
+
+
+class BudgetConfig(_Strict):
+    store: Literal["local", "redis"] = "local"
+    redis_url: str | None = None
+    timezone: str = "UTC"
+    per_request_usd: float | None = Field(None, ge=0)
+    daily_usd: float | None = Field(None, ge=0)
+    monthly_usd: float | None = Field(None, ge=0)
+    per_alias: dict[str, WindowLimits] = Field(default_factory=dict)
+    per_kind: dict[CallKind, WindowLimits] = Field(default_factory=dict)
+    on_exceed: Literal["block", "downgrade"] = "block"
+
+
+class CacheConfig(_Strict):
+    enabled: bool = True
+    dir: str = Field(
+        ".llmcfg-cache", description="Cache folder; relative paths are relative to the config file."
+    )
+    image_ttl_s: int = Field(7 * 24 * 3600, ge=0, description="How long fetched images are kept, seconds.")
+    response_ttl_s: int = Field(30 * 24 * 3600, ge=0, description="How long responses are kept, seconds.")
+    text: bool = Field(False, description="Cache chat completions (embeddings and vision always are).")
+    images_generated: bool = Field(False, description="Cache image generations (they are meant to vary).")
+
+
+class FetchConfig(_Strict):
+    allowed_domains: list[str] = Field(default_factory=list, description="Empty: any public host.")
+    allow_http: bool = False
+    allow_private_networks: bool = False
+    max_size_mb: float = Field(10.0, gt=0)
+    timeout_s: float = Field(30.0, gt=0)
+    max_redirects: int = Field(3, ge=0)
+    max_pixels: int = Field(50_000_000, gt=0, description="Larger images are refused as decompression bombs.")
+
+
+class Config(_Strict):
+    """The whole of ``llm_config.yaml``."""
+
+    version: Literal[1] = 1
+    providers: dict[str, ProviderConfig] = Field(default_factory=dict)
+    models: dict[str, ModelAlias] = Field(default_factory=dict)
+    presets: Presets = Field(default_factory=Presets)
+    fallbacks: dict[str, list[str]] = Field(default_factory=dict)
+    router: RouterSettings = Field(default_factory=RouterSettings)
+    logging: LoggingConfig = Field(default_factory=LoggingConfig)
+    ocr: OcrConfig = Field(default_factory=OcrConfig)
+    budgets: BudgetConfig = Field(default_factory=BudgetConfig)
+    cache: CacheConfig = Field(default_factory=CacheConfig)
+    fetch: FetchConfig = Field(default_factory=FetchConfig)
+    _source: str | None = PrivateAttr(None)
+
+    @property
+    def source(self) -> str | None:
+        """The file this config was read from, if any."""
+        return self._source
+
+    def resolve_path(self, path: str) -> str:
+        """``path`` made absolute against the config file's folder (or the working directory)."""
+        base = os.path.dirname(os.path.abspath(self._source)) if self._source else os.getcwd()
+        return os.path.join(base, os.path.expanduser(path))

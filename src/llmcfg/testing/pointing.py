@@ -1,0 +1,39 @@
+"""Point a loaded config at a FakeProvider without editing its YAML."""
+
+from __future__ import annotations
+
+from llmcfg import envrefs
+from llmcfg.schema import Config, ProviderConfig
+from llmcfg.testing.fake_provider import FakeProvider
+
+__all__ = ["use_fake"]
+
+
+def _with_default(reference: str) -> str:
+    """``${VAR}`` → ``${VAR:-fake-VAR}``: keys stay distinct per variable, and need no environment."""
+    names = envrefs.referenced_variables(reference)
+    return "".join(f"${{{name}:-fake-{name}}}" for name in names) or reference
+
+
+def use_fake(config: Config, fake: FakeProvider | str, *, keep_keys: bool = False) -> Config:
+    """A copy of ``config`` whose every provider talks to ``fake`` (a FakeProvider or a base URL).
+
+    Keys still come from the environment when set; unless ``keep_keys``, an unset one becomes
+    ``fake-<VAR>`` so tests need no secrets (and a key pool keeps one distinct key per variable).
+    """
+    base_url = fake if isinstance(fake, str) else str(fake.base_url)
+    providers = {}
+    for name, provider in config.providers.items():
+        key = provider.api_key
+        if not keep_keys and isinstance(key, list):
+            key = [_with_default(k) for k in key]
+        elif not keep_keys and isinstance(key, str):
+            key = _with_default(key)
+        elif not keep_keys and key is None:
+            key = f"${{FAKE_KEY_{name.upper().replace('-', '_')}:-fake-key}}"
+        providers[name] = ProviderConfig(
+            kind=provider.kind or name, api_key=key, api_base=base_url, params=provider.params
+        )
+    pointed = config.model_copy(update={"providers": providers})
+    pointed._source = config.source
+    return pointed

@@ -1,0 +1,201 @@
+"""Checks that need the whole config: names that must exist, cycles, and capabilities.
+
+A fallback must be able to do the job it stands in for: falling back must never silently degrade
+capability (a text-only model behind a vision preset, a chat model behind an image alias).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+from llmcfg import envrefs
+from llmcfg.aliases import describe
+from llmcfg.exceptions import ConfigIssue
+from llmcfg.prices import known_providers
+from llmcfg.schema import QUALITIES, Config
+
+if TYPE_CHECKING:
+    from llmcfg.config import Positions
+
+__all__ = ["CUSTOM_PROVIDERS", "check", "fallback_chain"]
+
+# Providers llmcfg itself registers with LiteLLM (see the offline OCR engine).
+CUSTOM_PROVIDERS = frozenset({"rapidocr"})
+
+# What a preset's aliases (and everything behind them) must be able to do.
+_PRESET_NEEDS = {
+    "text": ("chat", False),
+    "vision": ("chat", True),
+    "image": ("image_generation", False),
+    "embedding": ("embedding", False),
+}
+
+
+def fallback_chain(config: Config, alias: str) -> list[str]:
+    """Aliases tried after ``alias``, in order, following fallbacks of fallbacks (no repeats)."""
+    seen = [alias]
+    queue = list(config.fallbacks.get(alias, []))
+    while queue:
+        nxt = queue.pop(0)
+        if nxt in seen or nxt not in config.models:
+            continue
+        seen.append(nxt)
+        queue.extend(config.fallbacks.get(nxt, []))
+    return seen[1:]
+
+
+def _strings(value: Any, path: str) -> Iterator[tuple[str, str]]:
+    if isinstance(value, str):
+        yield path, value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _strings(item, f"{path}.{key}" if path else str(key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _strings(item, f"{path}.{index}")
+
+
+def check(config: Config, positions: Positions) -> list[ConfigIssue]:
+    from llmcfg.config import closest
+
+    issues: list[ConfigIssue] = []
+
+    def flag(location: str, message: str) -> None:
+        issues.append(positions.issue(location, message))
+
+    def alias_ref(location: str, name: str) -> bool:
+        if name in config.models:
+            return True
+        flag(location, f"unknown alias {name!r}{closest(name, list(config.models))}")
+        return False
+
+    for location, text in _strings(config.model_dump(mode="json"), ""):
+        problem = envrefs.syntax_error(text)
+        if problem:
+            flag(location, problem)
+
+    providers_known = known_providers() | CUSTOM_PROVIDERS
+    for name, provider in config.providers.items():
+        kind = provider.kind or name
+        if kind not in providers_known:
+            flag(
+                f"providers.{name}.kind" if provider.kind else f"providers.{name}",
+                f"{kind!r} is not a LiteLLM provider{closest(kind, sorted(providers_known))}; "
+                "for an OpenAI-compatible server of your own write kind: openai and api_base",
+            )
+        keys = (
+            provider.api_key
+            if isinstance(provider.api_key, list)
+            else [provider.api_key]
+            if provider.api_key
+            else []
+        )
+        for index, key in enumerate(keys):
+            where = f"providers.{name}.api_key" + (f".{index}" if isinstance(provider.api_key, list) else "")
+            if not envrefs.is_reference(key) and envrefs.syntax_error(key) is None:
+                flag(
+                    where,
+                    "an API key is never written literally: use ${VAR}, ${VAR:-default} or os.environ/VAR",
+                )
+
+    for alias, entry in config.models.items():
+        prefix = entry.model.partition("/")[0]
+        if prefix not in config.providers:
+            flag(
+                f"models.{alias}.model",
+                f"unknown provider {prefix!r}{closest(prefix, list(config.providers))}; "
+                f"declare it under providers (known: {', '.join(config.providers) or 'none'})",
+            )
+
+    for kind, presets in config.presets:
+        if presets is None:
+            continue
+        for quality in QUALITIES:
+            name = getattr(presets, quality)
+            if name is not None:
+                alias_ref(f"presets.{kind}.{quality}", name)
+
+    for alias, chain in config.fallbacks.items():
+        alias_ref(f"fallbacks.{alias}", alias)
+        for index, name in enumerate(chain):
+            alias_ref(f"fallbacks.{alias}.{index}", name)
+    issues.extend(_cycles(config, positions))
+
+    if config.ocr.modes and config.ocr.default_mode not in config.ocr.modes:
+        flag(
+            "ocr.default_mode",
+            f"unknown mode {config.ocr.default_mode!r}{closest(config.ocr.default_mode, list(config.ocr.modes))}",
+        )
+    for index, name in enumerate(config.ocr.fallback):
+        alias_ref(f"ocr.fallback.{index}", name)
+    for name in config.budgets.per_alias:
+        alias_ref(f"budgets.per_alias.{name}", name)
+
+    if not issues:  # capability checks only make sense once every name resolves
+        issues.extend(_capabilities(config, positions))
+    return issues
+
+
+def _cycles(config: Config, positions: Positions) -> list[ConfigIssue]:
+    issues = []
+    reported: set[frozenset[str]] = set()
+
+    def visit(alias: str, path: list[str]) -> None:
+        for nxt in config.fallbacks.get(alias, []):
+            if nxt in path:
+                cycle = [*path[path.index(nxt) :], nxt]
+                if frozenset(cycle) not in reported:
+                    reported.add(frozenset(cycle))
+                    issues.append(
+                        positions.issue(f"fallbacks.{path[0]}", f"fallback cycle: {' -> '.join(cycle)}")
+                    )
+            elif nxt in config.fallbacks:
+                visit(nxt, [*path, nxt])
+
+    for alias in config.fallbacks:
+        visit(alias, [alias])
+    return issues
+
+
+def _capabilities(config: Config, positions: Positions) -> list[ConfigIssue]:
+    issues = []
+    for kind, presets in config.presets:
+        if presets is None:
+            continue
+        mode, needs_vision = _PRESET_NEEDS[kind]
+        for quality in QUALITIES:
+            alias = getattr(presets, quality)
+            if alias is None:
+                continue
+            for position, name in enumerate([alias, *fallback_chain(config, alias)]):
+                info = describe(config, name)
+                role = f"alias {name!r}" if position == 0 else f"fallback {name!r} (behind {alias!r})"
+                where = f"presets.{kind}.{quality}" if position == 0 else f"fallbacks.{alias}"
+                if info.mode != mode:  # behind the preset alias, the fallbacks check below speaks
+                    if position == 0:
+                        issues.append(
+                            positions.issue(
+                                where,
+                                f"{role} has mode {info.mode} but {kind} presets need mode {mode}; set mode: on the alias if LiteLLM's table is wrong",
+                            )
+                        )
+                elif needs_vision and not info.vision:
+                    issues.append(
+                        positions.issue(
+                            where,
+                            f"{role} does not accept images but stands in a vision preset; set vision: true on the alias if it does",
+                        )
+                    )
+    for alias, chain in config.fallbacks.items():
+        primary = describe(config, alias)
+        for name in chain:
+            info = describe(config, name)
+            if primary.mode != info.mode:
+                issues.append(
+                    positions.issue(
+                        f"fallbacks.{alias}",
+                        f"fallback {name!r} has mode {info.mode} but {alias!r} has mode {primary.mode}: it cannot stand in for it",
+                    )
+                )
+    return issues

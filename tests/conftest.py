@@ -1,0 +1,114 @@
+"""Shared fixtures. The network guard is installed at import, before any test or thread runs:
+no test can open a connection beyond loopback, even when the code under test is wrong."""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+import textwrap
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import structlog
+
+from llmcfg import LLM, load_config
+from llmcfg.testing import FakeProvider, use_fake
+
+_real_connect = socket.socket.connect
+_real_connect_ex = socket.socket.connect_ex
+blocked_connections: list[Any] = []
+
+
+class NetworkGuardError(AssertionError):
+    """A test tried to reach beyond loopback."""
+
+
+def _check(address: Any) -> None:
+    if isinstance(address, (str, bytes)):  # AF_UNIX
+        return
+    host = address[0]
+    try:
+        if ipaddress.ip_address(host.split("%")[0]).is_loopback:
+            return
+    except ValueError:
+        pass
+    blocked_connections.append(address)
+    raise NetworkGuardError(f"test tried to connect to {address!r}: only loopback is allowed")
+
+
+def _guarded_connect(self: socket.socket, address: Any) -> None:
+    _check(address)
+    _real_connect(self, address)
+
+
+def _guarded_connect_ex(self: socket.socket, address: Any) -> int:
+    _check(address)
+    return _real_connect_ex(self, address)
+
+
+socket.socket.connect = _guarded_connect  # type: ignore[method-assign]
+socket.socket.connect_ex = _guarded_connect_ex  # type: ignore[method-assign]
+
+
+@pytest.fixture(autouse=True)
+def _no_leaks(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Every test starts with no provider keys set and fails if anything tried the network."""
+    for name in ("OPENAI_API_KEY", "OPENROUTER_API_KEY", "LLMCFG_CONFIG"):
+        monkeypatch.delenv(name, raising=False)
+    before = len(blocked_connections)
+    yield
+    assert len(blocked_connections) == before, f"blocked connections: {blocked_connections[before:]}"
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeProvider]:
+    with FakeProvider() as provider:
+        yield provider
+
+
+BASIC = """
+version: 1
+providers:
+  openai: {api_key: "${OPENAI_API_KEY}"}
+  openrouter: {api_key: "os.environ/OPENROUTER_API_KEY"}
+  local: {kind: openai, api_base: "http://127.0.0.1:9/v1", api_key: "${LOCAL_KEY:-none}"}
+  pool: {kind: openai, api_key: ["${POOL_KEY_1}", "${POOL_KEY_2}"]}
+models:
+  mini: {model: openai/gpt-4o-mini}
+  gpt4o: {model: openai/gpt-4o, params: {temperature: 0.2}}
+  llama-vision: {model: openrouter/meta-llama/llama-3.2-11b-vision-instruct, vision: true}
+  house: {model: local/my-model, price: {input_per_mtok: 0.5, output_per_mtok: 1.5}}
+  pooled: {model: pool/gpt-4o-mini}
+presets:
+  text: {fast: mini, balanced: mini, best: gpt4o}
+  vision: {fast: mini, balanced: llama-vision, best: gpt4o}
+fallbacks:
+  gpt4o: [llama-vision, mini]
+router: {num_retries: 0, timeout_s: 5, cooldown_s: 1, allowed_fails: 100}
+logging: {cost_log: costs.jsonl}
+"""
+
+
+@pytest.fixture
+def write_config(tmp_path: Path) -> Callable[[str], Path]:
+    def write(text: str, name: str = "llm_config.yaml") -> Path:
+        path = tmp_path / name
+        path.write_text(textwrap.dedent(text))
+        return path
+
+    return write
+
+
+@pytest.fixture
+def llm(write_config: Callable[[str], Path], fake: FakeProvider) -> LLM:
+    """An LLM on BASIC, every provider pointed at the fake (keys default to fake-<VAR>)."""
+    return LLM(use_fake(load_config(write_config(BASIC)), fake))
+
+
+@pytest.fixture
+def events() -> Iterator[list[dict[str, Any]]]:
+    """The llm.call events emitted during the test (structlog's own capture helper)."""
+    with structlog.testing.capture_logs() as captured:
+        yield captured  # type: ignore[misc]
