@@ -59,6 +59,7 @@ def _no_leaks(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
         monkeypatch.delenv(name, raising=False)
     before = len(blocked_connections)
     yield
+    structlog.reset_defaults()  # the CLI configures structlog for its process; tests share one
     assert len(blocked_connections) == before, f"blocked connections: {blocked_connections[before:]}"
 
 

@@ -6,19 +6,29 @@ after), so there is one implementation of what a call means, not two.
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from llmcfg.aliases import AliasInfo, describe
+from llmcfg.cache import Caches, CacheStats, response_key
 from llmcfg.config import closest, load_config
 from llmcfg.cost import token_cost
 from llmcfg.events import CostLog, emit
-from llmcfg.exceptions import LLMCfgError, ProviderError, UnknownAliasError
+from llmcfg.exceptions import CapabilityError, LLMCfgError, ProviderError, UnknownAliasError
+from llmcfg.images.decode import decode
+from llmcfg.images.fetch import ImageFetcher
+from llmcfg.images.intake import ImageInput, afetch_cached, fetch_cached, is_url, local_bytes
+from llmcfg.images.normalise import normalise, tiles
+from llmcfg.images.tokens import Detail, estimate_image_tokens, optimal_detail
+from llmcfg.ocr_modes import DEFAULT_MODES, ocr_messages, vision_messages
 from llmcfg.provider_errors import translate
-from llmcfg.results import ChatResult
+from llmcfg.results import ChatResult, OCRResult, VisionResult
 from llmcfg.routing import REQUEST_ID_KEY, RouterRuntime, attempts
 from llmcfg.schema import QUALITIES, Config
 from llmcfg.validation import fallback_chain
@@ -42,6 +52,22 @@ class _Call:
         return round((time.perf_counter() - self.started) * 1000, 3)
 
 
+_R = TypeVar("_R", VisionResult, OCRResult)
+
+
+@dataclass(frozen=True)
+class _ImageRequest(Generic[_R]):
+    """An image call ready to send: messages, cache key, and what its result adds to ChatResult."""
+
+    messages: list[Message]
+    cache_key: str | None
+    result_type: type[_R]
+    extra: dict[str, Any]
+
+    def result(self, answer: ChatResult) -> _R:
+        return self.result_type(**answer.model_dump(), **self.extra)
+
+
 def _messages(prompt: str | None, messages: list[Message] | None, system: str | None) -> list[Message]:
     if (prompt is None) == (messages is None):
         raise TypeError("pass either a prompt or messages=[...], not both and not neither")
@@ -59,6 +85,8 @@ class LLM:
         self.config = config
         self._runtime = RouterRuntime(config)
         self._aliases: dict[str, AliasInfo] = {}
+        self._caches: Caches | None = None
+        self._fetcher: ImageFetcher | None = None
         cost_log = config.logging.cost_log
         self._cost_log = CostLog(config.resolve_path(cost_log)) if cost_log else None
 
@@ -125,21 +153,19 @@ class LLM:
         system: str | None = None,
         quality: str | None = None,
         model: str | None = None,
+        cache: bool | None = None,
         **params: Any,
     ) -> ChatResult:
         """Send a prompt (or ``messages``) to an alias or the text preset of ``quality``.
 
         Extra keyword arguments (temperature, max_tokens, tools, response_format, ...) go to LiteLLM.
+        ``cache``: None follows ``cache.text`` in the config; True/False force it for this call.
         """
         body = _messages(prompt, messages, system)
         call = self._start("chat", "text", quality, model)
-        try:
-            response = self._runtime.router.completion(
-                model=call.info.alias, messages=body, **self._params(call, params)
-            )
-        except Exception as error:
-            raise self._fail(call, error) from error
-        return self._finish_chat(call, response)
+        return self._run(
+            call, body, params, self._cache_key(call, cache, self.config.cache.text, body, params)
+        )
 
     async def achat(
         self,
@@ -149,20 +175,244 @@ class LLM:
         system: str | None = None,
         quality: str | None = None,
         model: str | None = None,
+        cache: bool | None = None,
         **params: Any,
     ) -> ChatResult:
         """``chat``, awaited."""
         body = _messages(prompt, messages, system)
         call = self._start("chat", "text", quality, model)
+        key = self._cache_key(call, cache, self.config.cache.text, body, params)
+        return await self._arun(call, body, params, key)
+
+    # -- vision and OCR ---------------------------------------------------------------------------
+    def vision(
+        self,
+        image: ImageInput,
+        prompt: str,
+        *,
+        quality: str | None = None,
+        model: str | None = None,
+        detail: Detail = "auto",
+        cache: bool | None = None,
+        **params: Any,
+    ) -> VisionResult:
+        """Ask about one image (URL, path, bytes, base64, data: URL or PIL image)."""
+        call = self._start("vision", "vision", quality, model)
+        with self._failing(call):
+            request = self._vision_request(call, self._image_bytes(image), prompt, detail, cache, params)
+        return request.result(self._run(call, request.messages, params, request.cache_key))
+
+    async def avision(
+        self,
+        image: ImageInput,
+        prompt: str,
+        *,
+        quality: str | None = None,
+        model: str | None = None,
+        detail: Detail = "auto",
+        cache: bool | None = None,
+        **params: Any,
+    ) -> VisionResult:
+        """``vision``, awaited; decoding and resizing run off the event loop."""
+        call = self._start("vision", "vision", quality, model)
+        with self._failing(call):
+            data = await self._aimage_bytes(image)
+            request = await asyncio.to_thread(self._vision_request, call, data, prompt, detail, cache, params)
+        return request.result(await self._arun(call, request.messages, params, request.cache_key))
+
+    def ocr(
+        self,
+        image: ImageInput,
+        mode: str | None = None,
+        *,
+        quality: str | None = None,
+        model: str | None = None,
+        cache: bool | None = None,
+        **params: Any,
+    ) -> OCRResult:
+        """Read the text of an image with an OCR mode (tiny, small, base, gundam, or your own)."""
+        call = self._start("ocr", "vision", quality or self.config.ocr.quality, model)
+        with self._failing(call):
+            request = self._ocr_request(call, self._image_bytes(image), mode, cache, params)
+        return request.result(self._run(call, request.messages, params, request.cache_key))
+
+    async def aocr(
+        self,
+        image: ImageInput,
+        mode: str | None = None,
+        *,
+        quality: str | None = None,
+        model: str | None = None,
+        cache: bool | None = None,
+        **params: Any,
+    ) -> OCRResult:
+        """``ocr``, awaited; decoding, resizing and tiling run off the event loop."""
+        call = self._start("ocr", "vision", quality or self.config.ocr.quality, model)
+        with self._failing(call):
+            data = await self._aimage_bytes(image)
+            request = await asyncio.to_thread(self._ocr_request, call, data, mode, cache, params)
+        return request.result(await self._arun(call, request.messages, params, request.cache_key))
+
+    def cache_stats(self) -> list[CacheStats]:
+        """Entries, bytes, hits and misses of the image and response caches."""
+        return self.caches.stats()
+
+    @property
+    def caches(self) -> Caches:
+        if self._caches is None:
+            settings = self.config.cache
+            self._caches = Caches(
+                self.config.resolve_path(settings.dir),
+                image_ttl_s=settings.image_ttl_s,
+                response_ttl_s=settings.response_ttl_s,
+            )
+        return self._caches
+
+    @property
+    def fetcher(self) -> ImageFetcher:
+        if self._fetcher is None:
+            self._fetcher = ImageFetcher(**self.config.fetch.model_dump())
+        return self._fetcher
+
+    def _image_bytes(self, image: ImageInput) -> bytes:
+        if is_url(image):
+            return fetch_cached(str(image), self.fetcher, self.caches if self.config.cache.enabled else None)
+        return local_bytes(image)
+
+    async def _aimage_bytes(self, image: ImageInput) -> bytes:
+        if is_url(image):
+            return await afetch_cached(
+                str(image), self.fetcher, self.caches if self.config.cache.enabled else None
+            )
+        return await asyncio.to_thread(local_bytes, image)
+
+    def _require_vision(self, call: _Call) -> None:
+        if not call.info.vision and call.info.mode != "ocr":
+            raise CapabilityError(
+                f"alias {call.info.alias!r} ({call.info.litellm_model}) does not accept images; "
+                "pick a vision alias, or set vision: true on it if LiteLLM's table is wrong"
+            )
+
+    def _vision_request(
+        self,
+        call: _Call,
+        data: bytes,
+        prompt: str,
+        detail: Detail,
+        cache: bool | None,
+        params: dict[str, Any],
+    ) -> _ImageRequest[VisionResult]:
+        self._require_vision(call)
+        max_pixels = self.config.fetch.max_pixels
+        probe = decode(data, max_pixels=max_pixels, verify=False)
+        chosen: Detail = optimal_detail(probe.width, probe.height) if detail == "auto" else detail
+        image = normalise(data, model=call.info.litellm_model, detail=chosen, max_pixels=max_pixels)
+        tokens = estimate_image_tokens(
+            image.width, image.height, detail=chosen, model=call.info.litellm_model
+        )
+        key = self._cache_key(call, cache, True, [prompt, image.sha256, chosen], params)
+        extra = {"image_tokens": tokens, "image_width": image.width, "image_height": image.height}
+        return _ImageRequest(vision_messages(prompt, image, chosen), key, VisionResult, extra)
+
+    def _ocr_request(
+        self, call: _Call, data: bytes, mode_name: str | None, cache: bool | None, params: dict[str, Any]
+    ) -> _ImageRequest[OCRResult]:
+        self._require_vision(call)
+        modes = self.config.ocr.modes or DEFAULT_MODES
+        name = mode_name or self.config.ocr.default_mode
+        if name not in modes:
+            raise UnknownAliasError(
+                f"unknown OCR mode {name!r}{closest(name, list(modes))}; modes: {', '.join(modes)}"
+            )
+        mode = modes[name]
+        max_pixels = self.config.fetch.max_pixels
+        overview = normalise(
+            data,
+            model=call.info.litellm_model,
+            detail=mode.detail,
+            max_side=mode.max_side,
+            max_pixels=max_pixels,
+            lossless=True,
+        )
+        parts = tiles(data, tile=mode.tile, max_pixels=max_pixels) if mode.tile else []
+        model = call.info.litellm_model
+        tokens = sum(
+            estimate_image_tokens(p.width, p.height, detail=mode.detail, model=model)
+            for p in [overview, *parts]
+        )
+        digest = [overview.sha256, *(p.sha256 for p in parts)]
+        key = self._cache_key(call, cache, True, [name, mode.prompt, digest], params)
+        extra = {"mode": name, "pages": 1, "tiles": len(parts), "image_tokens": tokens}
+        return _ImageRequest(ocr_messages(mode, overview, parts), key, OCRResult, extra)
+
+    # -- shared steps -----------------------------------------------------------------------------
+    def _cache_key(
+        self, call: _Call, requested: bool | None, default: bool, content: Any, params: dict[str, Any]
+    ) -> str | None:
+        """A digest of everything that decides the answer, or None when this call is not cached."""
+        if not self.config.cache.enabled or not (default if requested is None else requested):
+            return None
+        return response_key(model=call.info.litellm_model, kind=call.kind, content=content, params=params)
+
+    def _cached(self, call: _Call, key: str | None) -> ChatResult | None:
+        stored = self.caches.get_response(key) if key is not None else None
+        if stored is None:
+            return None
+        result = ChatResult.model_validate(stored)
+        hit = result.model_copy(
+            update={
+                "cached": True,
+                "cost_usd": 0.0,
+                "saved_usd": result.cost_usd or 0.0,
+                "requested": call.requested,
+                "fallbacks_tried": (),
+                "latency_ms": call.elapsed_ms(),
+                "request_id": call.request_id,
+            }
+        )
+        self._result_event(call, hit)
+        return hit
+
+    def _remember(self, key: str | None, result: ChatResult) -> ChatResult:
+        if key is not None:
+            self.caches.put_response(key, result.model_dump(mode="json"))
+        return result
+
+    def _run(self, call: _Call, body: list[Message], params: dict[str, Any], key: str | None) -> ChatResult:
+        hit = self._cached(call, key)
+        if hit is not None:
+            return hit
+        try:
+            response = self._runtime.router.completion(
+                model=call.info.alias, messages=body, **self._params(call, params)
+            )
+        except Exception as error:
+            raise self._fail(call, error) from error
+        return self._remember(key, self._finish_chat(call, response))
+
+    async def _arun(
+        self, call: _Call, body: list[Message], params: dict[str, Any], key: str | None
+    ) -> ChatResult:
+        hit = self._cached(call, key)
+        if hit is not None:
+            return hit
         try:
             response = await self._runtime.router.acompletion(
                 model=call.info.alias, messages=body, **self._params(call, params)
             )
         except Exception as error:
             raise self._fail(call, error) from error
-        return self._finish_chat(call, response)
+        return self._remember(key, self._finish_chat(call, response))
 
-    # -- shared steps -----------------------------------------------------------------------------
+    @contextmanager
+    def _failing(self, call: _Call) -> Iterator[None]:
+        """Errors before the request is sent (bad image, wrong capability) still get their event."""
+        try:
+            yield
+        except LLMCfgError as error:
+            self._event(call.kind, call.requested, call.info, call.request_id, call.started, error=error)
+            raise
+
     @staticmethod
     def _params(call: _Call, params: dict[str, Any]) -> dict[str, Any]:
         metadata = dict(params.pop("metadata", None) or {})
@@ -212,20 +462,26 @@ class LLM:
             request_id=call.request_id,
             finish_reason=getattr(choice, "finish_reason", None),
         )
+        self._result_event(call, result)
+        return result
+
+    def _result_event(self, call: _Call, result: ChatResult) -> None:
+        info = call.info if result.alias == call.info.alias else self._describe(result.alias)
         self._event(
             call.kind,
             call.requested,
             info,
             call.request_id,
             call.started,
-            tokens_in=tokens_in,
-            tokens_out=tokens_out,
-            cost_usd=cost.usd,
-            cost_source=cost.source,
+            tokens_in=result.tokens_in,
+            tokens_out=result.tokens_out,
+            cost_usd=result.cost_usd,
+            cost_source=result.cost_source,
             fallbacks_tried=list(result.fallbacks_tried),
             model=result.model,
+            cached=result.cached,
+            saved_usd=result.saved_usd,
         )
-        return result
 
     def _fail(self, call: _Call, error: Exception) -> LLMCfgError:
         failed = attempts.pop(call.request_id)
@@ -268,6 +524,7 @@ class LLM:
         fallbacks_tried: list[str] | None = None,
         model: str | None = None,
         cached: bool = False,
+        saved_usd: float = 0.0,
     ) -> None:
         fields: dict[str, Any] = {
             "request_id": request_id,
@@ -281,6 +538,7 @@ class LLM:
             "cost_usd": cost_usd if error is None else 0.0,
             "cost_source": cost_source if error is None else "none",
             "cached": cached,
+            "saved_usd": saved_usd,
             "latency_ms": round((time.perf_counter() - started) * 1000, 3),
             "status": "ok" if error is None else "error",
             "error": type(error).__name__ if error is not None else None,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict
 
-__all__ = ["ChatResult"]
+__all__ = ["ChatResult", "OCRResult", "VisionResult"]
 
 
 class ChatResult(BaseModel):
@@ -22,9 +22,27 @@ class ChatResult(BaseModel):
     cost_usd: float | None = None  # None when no price is known (see cost_source)
     cost_source: str = "unknown"  # provider | override | table | unknown
     cached: bool = False
+    saved_usd: float = 0.0  # on a cache hit: what the call cost when it was made
     latency_ms: float = 0.0
     request_id: str = ""
     finish_reason: str | None = None
 
     def __str__(self) -> str:
         return self.text
+
+
+class VisionResult(ChatResult):
+    """The answer to ``vision``; ``image_tokens`` is llmcfg's estimate made before the call."""
+
+    image_tokens: int = 0
+    image_width: int = 0
+    image_height: int = 0
+
+
+class OCRResult(ChatResult):
+    """The text read from an image by ``ocr``."""
+
+    mode: str = "base"
+    pages: int = 1
+    tiles: int = 0
+    image_tokens: int = 0

@@ -161,7 +161,9 @@ class CacheConfig(_Strict):
 class FetchConfig(_Strict):
     allowed_domains: list[str] = Field(default_factory=list, description="Empty: any public host.")
     allow_http: bool = False
-    allow_private_networks: bool = False
+    allow_private_networks: bool | list[str] = Field(
+        False, description="true: any address; or a list of networks (CIDR) allowed besides public ones."
+    )
     max_size_mb: float = Field(10.0, gt=0)
     timeout_s: float = Field(30.0, gt=0)
     max_redirects: int = Field(3, ge=0)
