@@ -48,6 +48,30 @@ def _guarded_connect_ex(self: socket.socket, address: Any) -> int:
     return _real_connect_ex(self, address)
 
 
+_real_getaddrinfo = socket.getaddrinfo
+FAKE_DNS: dict[str, str] = {}  # hostname -> address, filled by the `dns` fixture
+
+
+def _guarded_getaddrinfo(host: Any, port: Any, *args: Any, **kwargs: Any) -> Any:
+    """Names resolve only from FAKE_DNS (or are loopback/literal): a real lookup is traffic too."""
+    name = host.decode() if isinstance(host, bytes) else host
+    if name in FAKE_DNS:
+        return _real_getaddrinfo(FAKE_DNS[name], port, *args, **kwargs)
+    if name is None or name in ("localhost", "") or _is_literal(name):
+        return _real_getaddrinfo(host, port, *args, **kwargs)
+    blocked_connections.append(("dns", name))
+    raise socket.gaierror(socket.EAI_NONAME, f"test guard: no real DNS lookups ({name})")
+
+
+def _is_literal(name: str) -> bool:
+    try:
+        ipaddress.ip_address(name.split("%")[0])
+    except ValueError:
+        return False
+    return True
+
+
+socket.getaddrinfo = _guarded_getaddrinfo
 socket.socket.connect = _guarded_connect  # type: ignore[method-assign]
 socket.socket.connect_ex = _guarded_connect_ex  # type: ignore[method-assign]
 
@@ -61,6 +85,14 @@ def _no_leaks(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     yield
     structlog.reset_defaults()  # the CLI configures structlog for its process; tests share one
     assert len(blocked_connections) == before, f"blocked connections: {blocked_connections[before:]}"
+
+
+@pytest.fixture
+def dns() -> Iterator[dict[str, str]]:
+    """Fake name resolution for test hostnames: ``dns["images.test"] = "127.0.0.1"``."""
+    FAKE_DNS.clear()
+    yield FAKE_DNS
+    FAKE_DNS.clear()
 
 
 @pytest.fixture

@@ -72,7 +72,7 @@ def test_commands_that_call_no_model_never_import_litellm(write_config: Any) -> 
     path = write_config(BASIC)
     code = (
         "import sys\nfrom llmcfg.cli import main\n"
-        f"for args in (['validate', {str(path)!r}], ['plan', {str(path)!r}], ['schema']):\n"
+        f"for args in (['validate', {str(path)!r}], ['plan', {str(path)!r}], ['schema'], ['cache', 'stats', '--config', {str(path)!r}]):\n"
         "    assert main(args) == 0\n"
         "assert 'litellm' not in sys.modules, 'litellm was imported'\n"
     )
@@ -98,3 +98,65 @@ def test_chat_command_missing_key_exits_2(write_config: Any) -> None:
     assert done.returncode == 2
     assert "OPENAI_API_KEY is not set" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def _pointed(write_config: Any, fake: FakeProvider) -> Path:
+    text = BASIC.replace(
+        'openai: {api_key: "${OPENAI_API_KEY}"}',
+        f'openai: {{api_base: "{fake.base_url}", api_key: "${{OPENAI_API_KEY:-k}}"}}',
+    )
+    return write_config(text + "cache: {dir: cache}\n")
+
+
+def test_ocr_command_many_images_out_dir_and_total(
+    write_config: Any, fake: FakeProvider, tmp_path: Path
+) -> None:
+    from tests.images import png
+
+    fake.reply("INVOICE 42", model="gpt-4o-mini", tokens_in=1000, tokens_out=100)
+    images = []
+    for index in range(3):
+        path = tmp_path / f"page{index}.png"
+        path.write_bytes(png(100 + index, 50))
+        images.append(str(path))
+    config = _pointed(write_config, fake)
+    done = run(
+        "ocr",
+        *images,
+        "--model",
+        "mini",
+        "--mode",
+        "base",
+        "--out",
+        str(tmp_path / "out"),
+        "--jobs",
+        "2",
+        "--config",
+        str(config),
+    )
+    assert done.returncode == 0, done.stderr
+    outputs = sorted((tmp_path / "out").iterdir())
+    assert [p.name for p in outputs] == ["page0.txt", "page1.txt", "page2.txt"]
+    assert all(p.read_text() == "INVOICE 42\n" for p in outputs)
+    assert "[3/3 images · total $0.000630]" in done.stderr  # 3 × (1000 × 0.15 + 100 × 0.6) / 1M
+
+
+def test_vision_and_cache_commands(write_config: Any, fake: FakeProvider, tmp_path: Path) -> None:
+    from tests.images import png
+
+    fake.reply("a red rectangle")
+    image = tmp_path / "x.png"
+    image.write_bytes(png())
+    config = str(_pointed(write_config, fake))
+    first = run("vision", str(image), "What is it?", "--model", "gpt4o", "--config", config)
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.strip() == "a red rectangle"
+    assert "image ≈ 85 tokens" in first.stderr
+    second = run("vision", str(image), "What is it?", "--model", "gpt4o", "--config", config)
+    assert "cached" in second.stderr
+    assert len(fake.requests) == 1
+    stats = run("cache", "stats", "--config", config)
+    assert "responses entries=1" in stats.stdout
+    assert "hits=1" in stats.stdout
+    cleared = run("cache", "clear", "--config", config)
+    assert "removed 1 entries" in cleared.stdout

@@ -47,8 +47,20 @@ from llmcfg.exceptions import (  # cheap: plain classes, no dependencies
 if TYPE_CHECKING:
     from llmcfg.client import LLM
     from llmcfg.config import load_config, parse_config
-    from llmcfg.default import achat, chat, default_llm, reset_default, set_default
-    from llmcfg.results import ChatResult
+    from llmcfg.default import (
+        achat,
+        aocr,
+        avision,
+        chat,
+        default_llm,
+        ocr,
+        reset_default,
+        set_default,
+        vision,
+    )
+    from llmcfg.images.fetch import FetchedImage, ImageFetcher
+    from llmcfg.images.tokens import estimate_image_tokens, optimal_detail
+    from llmcfg.results import ChatResult, OCRResult, VisionResult
     from llmcfg.schema import Config
 
 # Imported on first access: pydantic, structlog and yaml cost more than the whole of the rest.
@@ -58,6 +70,16 @@ _LAZY = {
     "parse_config": "llmcfg.config",
     "Config": "llmcfg.schema",
     "ChatResult": "llmcfg.results",
+    "VisionResult": "llmcfg.results",
+    "OCRResult": "llmcfg.results",
+    "vision": "llmcfg.default",
+    "avision": "llmcfg.default",
+    "ocr": "llmcfg.default",
+    "aocr": "llmcfg.default",
+    "ImageFetcher": "llmcfg.images.fetch",
+    "FetchedImage": "llmcfg.images.fetch",
+    "estimate_image_tokens": "llmcfg.images.tokens",
+    "optimal_detail": "llmcfg.images.tokens",
     "chat": "llmcfg.default",
     "achat": "llmcfg.default",
     "default_llm": "llmcfg.default",
@@ -77,26 +99,36 @@ __all__ = [
     "ContentPolicyError",
     "ContextLengthError",
     "CredentialError",
+    "FetchedImage",
     "ForbiddenHostError",
     "ImageError",
     "ImageFetchError",
+    "ImageFetcher",
     "ImageTooLargeError",
     "InvalidRequestError",
     "LLMCfgError",
     "NotAnImageError",
+    "OCRResult",
     "ProviderError",
     "ProviderTimeoutError",
     "ProviderUnavailableError",
     "RateLimitError",
     "StructuredOutputError",
     "UnknownAliasError",
+    "VisionResult",
     "achat",
+    "aocr",
+    "avision",
     "chat",
     "default_llm",
+    "estimate_image_tokens",
     "load_config",
+    "ocr",
+    "optimal_detail",
     "parse_config",
     "reset_default",
     "set_default",
+    "vision",
 ]
 __version__ = "0.1.0"
 

@@ -106,6 +106,65 @@ def _cmd_chat(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cost_line(result: Any) -> str:
+    cached = f" · cached (saved {_money(result.saved_usd, 6)})" if result.cached else ""
+    return (
+        f"[{result.alias} · {result.model} · {result.tokens_in}+{result.tokens_out} tokens · "
+        f"{_money(result.cost_usd, 6)} ({result.cost_source}) · {result.latency_ms:.0f} ms{cached}]"
+    )
+
+
+def _cmd_vision(args: argparse.Namespace) -> int:
+    from llmcfg.client import LLM
+
+    llm = LLM(load_config(args.file))
+    result = llm.vision(args.image, args.prompt, quality=args.quality, model=args.model)
+    print(result.text)
+    print(_cost_line(result) + f" image ≈ {result.image_tokens} tokens", file=sys.stderr)
+    return EXIT_OK
+
+
+def _cmd_ocr(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from llmcfg.ocr_batch import ocr_many
+
+    return asyncio.run(
+        ocr_many(
+            load_config(args.file),
+            args.images,
+            mode=args.mode,
+            out=args.out,
+            jobs=args.jobs,
+            model=args.model,
+        )
+    )
+
+
+def _cmd_cache(args: argparse.Namespace) -> int:
+    from llmcfg.cache import Caches
+
+    config = load_config(args.file)
+    settings = config.cache
+    caches = Caches(
+        config.resolve_path(settings.dir),
+        image_ttl_s=settings.image_ttl_s,
+        response_ttl_s=settings.response_ttl_s,
+    )
+    if args.action == "clear":
+        print(f"removed {caches.clear()} entries from {caches.directory}")
+    elif args.action == "prune":
+        print(f"removed {caches.prune()} expired entries from {caches.directory}")
+    else:
+        for stats in caches.stats():
+            print(
+                f"{stats.name:<9} entries={stats.entries} bytes={stats.bytes:,} hits={stats.hits} "
+                f"misses={stats.misses} hit_rate={stats.hit_rate:.1%}"
+            )
+    caches.close()
+    return EXIT_OK
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="llmcfg", description="One YAML file to a production LLM setup.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -131,6 +190,23 @@ def _parser() -> argparse.ArgumentParser:
     choice.add_argument("--quality", choices=("fast", "balanced", "best"))
     choice.add_argument("--model", help="an alias from the config")
     chat.add_argument("--config", dest="file", help=file_help)
+    vision = command("vision", _cmd_vision, "ask about one image (path or URL)")
+    vision.add_argument("image")
+    vision.add_argument("prompt")
+    pick = vision.add_mutually_exclusive_group()
+    pick.add_argument("--quality", choices=("fast", "balanced", "best"))
+    pick.add_argument("--model", help="an alias from the config")
+    vision.add_argument("--config", dest="file", help=file_help)
+    ocr = command("ocr", _cmd_ocr, "read the text of images, several at once")
+    ocr.add_argument("images", nargs="+")
+    ocr.add_argument("--mode", help="tiny, small, base, gundam or a mode of your config")
+    ocr.add_argument("--model", help="an alias from the config")
+    ocr.add_argument("--out", help="folder for one .txt (or .md) file per image; default: print")
+    ocr.add_argument("--jobs", type=int, default=4, help="images read at once (default 4)")
+    ocr.add_argument("--config", dest="file", help=file_help)
+    cache = command("cache", _cmd_cache, "show, clear or prune the image and response caches")
+    cache.add_argument("action", choices=("stats", "clear", "prune"))
+    cache.add_argument("--config", dest="file", help=file_help)
     return parser
 
 

@@ -11,9 +11,9 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from llmcfg.client import LLM
-    from llmcfg.results import ChatResult
+    from llmcfg.results import ChatResult, OCRResult, VisionResult
 
-__all__ = ["achat", "chat", "default_llm", "reset_default", "set_default"]
+__all__ = ["achat", "aocr", "avision", "chat", "default_llm", "ocr", "reset_default", "set_default", "vision"]
 
 _lock = threading.Lock()
 _default: LLM | None = None
@@ -50,3 +50,23 @@ def chat(prompt: str | None = None, **kwargs: Any) -> ChatResult:
 async def achat(prompt: str | None = None, **kwargs: Any) -> ChatResult:
     """``LLM.achat`` on the default LLM."""
     return await default_llm().achat(prompt, **kwargs)
+
+
+def vision(image: Any, prompt: str, **kwargs: Any) -> VisionResult:
+    """``LLM.vision`` on the default LLM."""
+    return default_llm().vision(image, prompt, **kwargs)
+
+
+async def avision(image: Any, prompt: str, **kwargs: Any) -> VisionResult:
+    """``LLM.avision`` on the default LLM."""
+    return await default_llm().avision(image, prompt, **kwargs)
+
+
+def ocr(image: Any, mode: str | None = None, **kwargs: Any) -> OCRResult:
+    """``LLM.ocr`` on the default LLM."""
+    return default_llm().ocr(image, mode, **kwargs)
+
+
+async def aocr(image: Any, mode: str | None = None, **kwargs: Any) -> OCRResult:
+    """``LLM.aocr`` on the default LLM."""
+    return await default_llm().aocr(image, mode, **kwargs)

@@ -14,7 +14,7 @@ import socket
 import struct
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
@@ -82,16 +82,18 @@ class FakeProvider:
     def __init__(self, *, default_text: str = "ok") -> None:
         self.default_text = default_text
         self.requests: list[RecordedRequest] = []
+        self.gets: list[str] = []
         self._rules: list[_Rule] = []
+        self._files: dict[str, tuple[int, Any, str, dict[str, str]]] = {}
         self._lock = threading.Lock()
         self._stopping = threading.Event()
-        self._server: ThreadingHTTPServer | None = None
+        self._server: _Server | None = None
         self._thread: threading.Thread | None = None
 
     # -- life cycle -------------------------------------------------------------------------------
     def start(self) -> FakeProvider:
         handler = type("_BoundHandler", (_Handler,), {"fake": self})
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self._server = _Server(("127.0.0.1", 0), handler)
         self._server.daemon_threads = True
         self._thread = threading.Thread(
             target=self._server.serve_forever,
@@ -185,6 +187,24 @@ class FakeProvider:
         """Drop the connection with a TCP reset instead of answering."""
         self._add(_Rule("reset", model, times=times))
 
+    def serve(
+        self,
+        path: str,
+        body: bytes | Callable[[], Iterable[bytes]],
+        *,
+        content_type: str = "application/octet-stream",
+        status: int = 200,
+        headers: dict[str, str] | None = None,
+    ) -> str:
+        """Serve ``body`` on GET ``path`` (a callable yielding chunks is streamed, chunked, with no
+        Content-Length). Returns the URL. Every GET is recorded in ``fake.gets``."""
+        self._files[path] = (status, body, content_type, dict(headers or {}))
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def redirect(self, path: str, location: str, *, status: int = 302) -> str:
+        """Answer GET ``path`` with a redirect to ``location``. Returns the URL."""
+        return self.serve(path, b"", status=status, headers={"Location": location})
+
     def clear(self) -> None:
         """Forget rules and recorded requests."""
         with self._lock:
@@ -214,6 +234,13 @@ class FakeProvider:
         yield from chosen
 
 
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that hangs up mid-answer (a size cap, a timeout) is expected, not news."""
+
+
 class _Handler(BaseHTTPRequestHandler):
     fake: FakeProvider
     protocol_version = "HTTP/1.1"
@@ -227,7 +254,15 @@ class _Handler(BaseHTTPRequestHandler):
         """Silence: tests read ``fake.requests`` instead."""
 
     def do_GET(self) -> None:
-        if self.path.startswith("/files/"):
+        self.fake.gets.append(self.path)
+        served = self.fake._files.get(self.path)
+        if served is not None:
+            status, body, content_type, headers = served
+            if callable(body):
+                self._send_stream(status, body(), content_type, headers)
+            else:
+                self._send(status, body, content_type, headers)
+        elif self.path.startswith("/files/"):
             self._send(200, _png_for(self.path.rsplit("/", 1)[-1]), "image/png")
         else:
             self._send_json(404, {"error": {"message": "not found", "type": "not_found"}})
@@ -314,6 +349,23 @@ class _Handler(BaseHTTPRequestHandler):
     def _write_chunk(self, data: bytes) -> None:
         self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
         self.wfile.flush()
+
+    def _send_stream(
+        self, status: int, chunks: Iterable[bytes], content_type: str, headers: dict[str, str]
+    ) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Transfer-Encoding", "chunked")
+        for name, value in headers.items():
+            self.send_header(name, value)
+        self.end_headers()
+        try:
+            for chunk in chunks:
+                if chunk:
+                    self._write_chunk(chunk)
+            self._write_chunk(b"")
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True  # the client stopped reading: what a size cap does
 
     def _send_json(self, status: int, payload: dict[str, Any], headers: dict[str, str] | None = None) -> None:
         self._send(status, json.dumps(payload).encode(), "application/json", headers)

@@ -1,0 +1,212 @@
+"""The SSRF-safe fetcher over real HTTP to the stub. Refusals must happen before any connection:
+the network guard (conftest) fails the test on any attempt beyond loopback or any real DNS lookup."""
+
+from __future__ import annotations
+
+import tracemalloc
+from collections.abc import Iterator
+
+import pytest
+
+from llmcfg import ForbiddenHostError, ImageFetchError, ImageTooLargeError, NotAnImageError
+from llmcfg.images.fetch import ImageFetcher
+from llmcfg.testing import FakeProvider
+from tests.conftest import blocked_connections
+from tests.images import png
+
+LOOPBACK_ONLY = ["127.0.0.1/32"]
+
+
+def fetcher(**settings: object) -> ImageFetcher:
+    options: dict[str, object] = {"allow_http": True, "allow_private_networks": LOOPBACK_ONLY, "timeout_s": 5}
+    options.update(settings)
+    return ImageFetcher(**options)  # type: ignore[arg-type]
+
+
+def test_fetches_and_detects_type_from_bytes(fake: FakeProvider, dns: dict[str, str]) -> None:
+    dns["images.test"] = "127.0.0.1"
+    data = png()
+    fake.serve("/a.bin", data, content_type="text/plain")
+    fetched = fetcher(allowed_domains=["images.test"]).fetch(f"http://images.test:{fake.port}/a.bin")
+    assert (fetched.data, fetched.content_type) == (data, "image/png")
+    assert (
+        fetcher()
+        .fetch_data_url(f"http://127.0.0.1:{fake.port}/a.bin")
+        .startswith("data:image/png;base64,iVBOR")
+    )
+
+
+async def test_afetch(fake: FakeProvider) -> None:
+    fake.serve("/a.png", png())
+    assert (await fetcher().afetch(f"http://127.0.0.1:{fake.port}/a.png")).content_type == "image/png"
+
+
+@pytest.mark.parametrize(
+    ("host", "allowed"),
+    [
+        ("example.test", True),
+        ("sub.cdn.example.test", True),
+        ("cdn.example.test", False),  # *.cdn.example.test means subdomains only
+        ("evil-example.test", False),
+        ("example.test.evil.test", False),
+        ("notexample.test", False),
+        ("EXAMPLE.TEST", True),
+    ],
+)
+def test_whitelist_matches_exactly_or_by_subdomain(
+    fake: FakeProvider, dns: dict[str, str], host: str, allowed: bool
+) -> None:
+    dns[host.lower()] = "127.0.0.1"
+    fake.serve("/i.png", png())
+    policy = fetcher(allowed_domains=["example.test", "*.cdn.example.test"])
+    url = f"http://{host}:{fake.port}/i.png"
+    if allowed:
+        assert policy.fetch(url).content_type == "image/png"
+    else:
+        with pytest.raises(ForbiddenHostError, match="allowed_domains"):
+            policy.fetch(url)
+        assert fake.gets == []
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "ftp://example.test/a.png",
+        "file:///etc/passwd",
+        "gopher://example.test/",
+        "https://example.com@10.0.0.1/a.png",
+        "https://user:pass@example.test/a.png",
+    ],
+)
+def test_schemes_and_userinfo_are_refused(url: str) -> None:
+    with pytest.raises(ForbiddenHostError):
+        ImageFetcher().fetch(url)
+
+
+def test_http_is_refused_unless_allowed() -> None:
+    with pytest.raises(ForbiddenHostError, match="plain http"):
+        ImageFetcher().fetch("http://example.test/a.png")
+
+
+ADDRESSES = [
+    "127.0.0.1",
+    "127.1",
+    "2130706433",
+    "0177.0.0.1",
+    "0x7f.1",
+    "0x7f000001",
+    "10.0.0.1",
+    "172.16.5.4",
+    "192.168.1.1",
+    "169.254.169.254",
+    "100.64.0.1",
+    "224.0.0.1",
+    "240.0.0.1",
+    "0.0.0.0",
+    "255.255.255.255",
+    "[::1]",
+    "[::]",
+    "[fe80::1]",
+    "[fc00::1]",
+    "[fd12:3456::1]",
+    "[ff02::1]",
+    "[::ffff:127.0.0.1]",
+    "[::ffff:10.0.0.1]",
+    "[::127.0.0.1]",
+    "[64:ff9b::a9fe:a9fe]",
+    "[64:ff9b::7f00:1]",
+    "[2002:7f00:1::1]",
+    "[2002:a9fe:a9fe::1]",
+]
+
+
+@pytest.mark.parametrize("host", ADDRESSES)
+def test_every_non_public_address_class_is_refused(fake: FakeProvider, host: str) -> None:
+    before = len(blocked_connections)
+    with pytest.raises(ForbiddenHostError, match="not a public internet address"):
+        ImageFetcher(allow_http=True).fetch(f"http://{host}:{fake.port}/a.png")
+    assert fake.gets == []
+    assert len(blocked_connections) == before
+
+
+def test_hostname_resolving_to_loopback_is_refused(fake: FakeProvider, dns: dict[str, str]) -> None:
+    dns["rebind.test"] = "127.0.0.1"
+    fake.serve("/a.png", png())
+    with pytest.raises(ForbiddenHostError):
+        ImageFetcher(allow_http=True).fetch(f"http://rebind.test:{fake.port}/a.png")
+    assert fake.gets == []
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        "http://169.254.169.254/latest/meta-data/",
+        "http://[::ffff:10.0.0.1]/x",
+        "http://10.0.0.1/x",
+        "http://outside.test/x.png",
+    ],
+)
+def test_every_redirect_hop_is_checked_like_the_first(
+    fake: FakeProvider, dns: dict[str, str], target: str
+) -> None:
+    dns["images.test"] = "127.0.0.1"
+    dns["outside.test"] = "127.0.0.1"
+    url = fake.redirect("/r", target)
+    before = len(blocked_connections)
+    with pytest.raises(ForbiddenHostError):
+        fetcher(allowed_domains=["images.test"]).fetch(url.replace("127.0.0.1", "images.test"))
+    assert fake.gets == ["/r"]
+    assert len(blocked_connections) == before
+
+
+def test_relative_redirects_are_followed_up_to_the_limit(fake: FakeProvider) -> None:
+    fake.serve("/final.png", png())
+    fake.redirect("/one", "/two")
+    fake.redirect("/two", "/final.png")
+    assert fetcher(max_redirects=2).fetch(f"http://127.0.0.1:{fake.port}/one").content_type == "image/png"
+    with pytest.raises(ForbiddenHostError, match="more than 1 redirects"):
+        fetcher(max_redirects=1).fetch(f"http://127.0.0.1:{fake.port}/one")
+
+
+def test_body_over_the_cap_is_cut_off_with_memory_bounded(fake: FakeProvider) -> None:
+    sent = [0]
+
+    def sixty_four_megabytes() -> Iterator[bytes]:
+        chunk = png()[:16] + b"\0" * (256 * 1024 - 16)
+        for _ in range(256):
+            sent[0] += len(chunk)
+            yield chunk
+
+    url = fake.serve("/huge.png", sixty_four_megabytes, content_type="image/png")
+    tracemalloc.start()
+    try:
+        with pytest.raises(ImageTooLargeError, match="download stopped"):
+            fetcher(max_size_mb=10).fetch(url)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 2.5 * 10 * 1024 * 1024, f"peak {peak:,} bytes"
+    assert sent[0] < 64 * 1024 * 1024  # the server did not get to send it all
+
+
+def test_declared_length_over_the_cap_is_refused_before_reading(fake: FakeProvider) -> None:
+    url = fake.serve("/big.png", png() + b"\0" * (2 * 1024 * 1024), content_type="image/png")
+    with pytest.raises(ImageTooLargeError, match="the limit is"):
+        fetcher(max_size_mb=1).fetch(url)
+
+
+def test_non_image_and_http_errors(fake: FakeProvider) -> None:
+    html = fake.serve("/page", b"<html>hello</html>", content_type="image/png")
+    with pytest.raises(NotAnImageError):
+        fetcher().fetch(html)
+    missing = fake.serve("/gone", b"nope", status=404)
+    with pytest.raises(ImageFetchError, match="HTTP 404"):
+        fetcher().fetch(missing)
+
+
+def test_refusal_logs_one_event() -> None:
+    import structlog
+
+    with structlog.testing.capture_logs() as logs, pytest.raises(ForbiddenHostError):
+        ImageFetcher(allow_http=True).fetch("http://10.0.0.1/x")
+    assert [e["event"] for e in logs] == ["image.fetch_refused"]
