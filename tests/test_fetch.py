@@ -210,3 +210,24 @@ def test_refusal_logs_one_event() -> None:
     with structlog.testing.capture_logs() as logs, pytest.raises(ForbiddenHostError):
         ImageFetcher(allow_http=True).fetch("http://10.0.0.1/x")
     assert [e["event"] for e in logs] == ["image.fetch_refused"]
+
+
+def test_name_is_resolved_once_and_the_checked_address_is_used(
+    fake: FakeProvider, dns: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No second lookup: a rebinding resolver that answers differently the second time changes nothing."""
+    import socket
+
+    lookups: list[str] = []
+    original = socket.getaddrinfo
+
+    def counting(host: str, *args: object, **kwargs: object) -> object:
+        lookups.append(host)
+        return original(host, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(socket, "getaddrinfo", counting)
+    dns["images.test"] = "127.0.0.1"
+    fake.serve("/a.png", png())
+    fetcher(allowed_domains=["images.test"]).fetch(f"http://images.test:{fake.port}/a.png")
+    assert lookups.count("images.test") == 1
+    assert set(lookups) - {"images.test"} <= {"127.0.0.1"}  # the connection went to the checked address

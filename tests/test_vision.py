@@ -189,3 +189,16 @@ async def test_async_twins(vllm: LLM, fake: FakeProvider) -> None:
     page = await vllm.aocr(png(), model="gpt4o", mode="base")
     assert (result.text, page.text) == ("seen", "seen")
     assert result.image_tokens == 85
+
+
+def test_gif_first_frame_and_webp_are_accepted(vllm: LLM, fake: FakeProvider) -> None:
+    frames = [Image.new("RGB", (30, 20), colour) for colour in ((255, 0, 0), (0, 0, 255))]
+    buffer = io.BytesIO()
+    frames[0].save(buffer, format="GIF", save_all=True, append_images=frames[1:])
+    vllm.vision(buffer.getvalue(), "x", model="gpt4o")
+    sent = Image.open(io.BytesIO(sent_images(fake)[0])).convert("RGB")
+    assert sent.getpixel((5, 5)) == (255, 0, 0)
+    vllm.vision(encoded(Image.new("RGB", (30, 20), (0, 255, 0)), "WEBP"), "x", model="gpt4o")
+    assert (
+        fake.requests[-1].messages[0]["content"][1]["image_url"]["url"].startswith("data:image/webp;base64,")
+    )

@@ -7,6 +7,7 @@ after), so there is one implementation of what a call means, not two.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import time
 import uuid
 from collections.abc import Iterator
@@ -30,7 +31,7 @@ from llmcfg.ocr_modes import DEFAULT_MODES, ocr_messages, vision_messages
 from llmcfg.provider_errors import translate
 from llmcfg.results import ChatResult, OCRResult, VisionResult
 from llmcfg.routing import REQUEST_ID_KEY, RouterRuntime, attempts
-from llmcfg.schema import QUALITIES, Config
+from llmcfg.schema import QUALITIES, Config, OcrMode
 from llmcfg.validation import fallback_chain
 
 __all__ = ["LLM"]
@@ -53,14 +54,14 @@ class _Call:
 
 
 _R = TypeVar("_R", VisionResult, OCRResult)
+_C = TypeVar("_C", bound=ChatResult)
 
 
 @dataclass(frozen=True)
 class _ImageRequest(Generic[_R]):
-    """An image call ready to send: messages, cache key, and what its result adds to ChatResult."""
+    """An image call ready to send: its messages, and what its result adds to ChatResult."""
 
     messages: list[Message]
-    cache_key: str | None
     result_type: type[_R]
     extra: dict[str, Any]
 
@@ -163,9 +164,9 @@ class LLM:
         """
         body = _messages(prompt, messages, system)
         call = self._start("chat", "text", quality, model)
-        return self._run(
-            call, body, params, self._cache_key(call, cache, self.config.cache.text, body, params)
-        )
+        key = self._cache_key(call, cache, self.config.cache.text, body, params)
+        hit = self._cached(call, key, ChatResult)
+        return hit if hit is not None else self._remember(key, self._run(call, body, params))
 
     async def achat(
         self,
@@ -182,7 +183,8 @@ class LLM:
         body = _messages(prompt, messages, system)
         call = self._start("chat", "text", quality, model)
         key = self._cache_key(call, cache, self.config.cache.text, body, params)
-        return await self._arun(call, body, params, key)
+        hit = self._cached(call, key, ChatResult)
+        return hit if hit is not None else self._remember(key, await self._arun(call, body, params))
 
     # -- vision and OCR ---------------------------------------------------------------------------
     def vision(
@@ -199,8 +201,13 @@ class LLM:
         """Ask about one image (URL, path, bytes, base64, data: URL or PIL image)."""
         call = self._start("vision", "vision", quality, model)
         with self._failing(call):
-            request = self._vision_request(call, self._image_bytes(image), prompt, detail, cache, params)
-        return request.result(self._run(call, request.messages, params, request.cache_key))
+            data = self._image_bytes(image)
+            key = self._image_key(call, cache, data, ["vision", prompt, detail], params)
+            hit = self._cached(call, key, VisionResult)
+            if hit is not None:
+                return hit
+            request = self._vision_request(call, data, prompt, detail)
+        return self._remember(key, request.result(self._run(call, request.messages, params)))
 
     async def avision(
         self,
@@ -217,8 +224,12 @@ class LLM:
         call = self._start("vision", "vision", quality, model)
         with self._failing(call):
             data = await self._aimage_bytes(image)
-            request = await asyncio.to_thread(self._vision_request, call, data, prompt, detail, cache, params)
-        return request.result(await self._arun(call, request.messages, params, request.cache_key))
+            key = self._image_key(call, cache, data, ["vision", prompt, detail], params)
+            hit = self._cached(call, key, VisionResult)
+            if hit is not None:
+                return hit
+            request = await asyncio.to_thread(self._vision_request, call, data, prompt, detail)
+        return self._remember(key, request.result(await self._arun(call, request.messages, params)))
 
     def ocr(
         self,
@@ -233,8 +244,14 @@ class LLM:
         """Read the text of an image with an OCR mode (tiny, small, base, gundam, or your own)."""
         call = self._start("ocr", "vision", quality or self.config.ocr.quality, model)
         with self._failing(call):
-            request = self._ocr_request(call, self._image_bytes(image), mode, cache, params)
-        return request.result(self._run(call, request.messages, params, request.cache_key))
+            data = self._image_bytes(image)
+            mode_name, ocr_mode = self._ocr_mode(mode)
+            key = self._image_key(call, cache, data, ["ocr", mode_name, ocr_mode.model_dump()], params)
+            hit = self._cached(call, key, OCRResult)
+            if hit is not None:
+                return hit
+            request = self._ocr_request(call, data, mode_name, ocr_mode)
+        return self._remember(key, request.result(self._run(call, request.messages, params)))
 
     async def aocr(
         self,
@@ -250,8 +267,13 @@ class LLM:
         call = self._start("ocr", "vision", quality or self.config.ocr.quality, model)
         with self._failing(call):
             data = await self._aimage_bytes(image)
-            request = await asyncio.to_thread(self._ocr_request, call, data, mode, cache, params)
-        return request.result(await self._arun(call, request.messages, params, request.cache_key))
+            mode_name, ocr_mode = self._ocr_mode(mode)
+            key = self._image_key(call, cache, data, ["ocr", mode_name, ocr_mode.model_dump()], params)
+            hit = self._cached(call, key, OCRResult)
+            if hit is not None:
+                return hit
+            request = await asyncio.to_thread(self._ocr_request, call, data, mode_name, ocr_mode)
+        return self._remember(key, request.result(await self._arun(call, request.messages, params)))
 
     def cache_stats(self) -> list[CacheStats]:
         """Entries, bytes, hits and misses of the image and response caches."""
@@ -293,57 +315,53 @@ class LLM:
                 "pick a vision alias, or set vision: true on it if LiteLLM's table is wrong"
             )
 
-    def _vision_request(
-        self,
-        call: _Call,
-        data: bytes,
-        prompt: str,
-        detail: Detail,
-        cache: bool | None,
-        params: dict[str, Any],
-    ) -> _ImageRequest[VisionResult]:
+    def _image_key(
+        self, call: _Call, cache: bool | None, data: bytes, recipe: list[Any], params: dict[str, Any]
+    ) -> str | None:
+        """Cache key of an image call. The raw bytes' digest plus the normalisation recipe (model,
+        detail, mode) stands for the normalised image, so a hit skips decoding altogether."""
         self._require_vision(call)
+        return self._cache_key(call, cache, True, [hashlib.sha256(data).hexdigest(), *recipe], params)
+
+    def _ocr_mode(self, name: str | None) -> tuple[str, OcrMode]:
+        modes = self.config.ocr.modes or DEFAULT_MODES
+        chosen = name or self.config.ocr.default_mode
+        if chosen not in modes:
+            raise UnknownAliasError(
+                f"unknown OCR mode {chosen!r}{closest(chosen, list(modes))}; modes: {', '.join(modes)}"
+            )
+        return chosen, modes[chosen]
+
+    def _vision_request(
+        self, call: _Call, data: bytes, prompt: str, detail: Detail
+    ) -> _ImageRequest[VisionResult]:
         max_pixels = self.config.fetch.max_pixels
+        model = call.info.litellm_model
         probe = decode(data, max_pixels=max_pixels, verify=False)
         chosen: Detail = optimal_detail(probe.width, probe.height) if detail == "auto" else detail
-        image = normalise(data, model=call.info.litellm_model, detail=chosen, max_pixels=max_pixels)
-        tokens = estimate_image_tokens(
-            image.width, image.height, detail=chosen, model=call.info.litellm_model
-        )
-        key = self._cache_key(call, cache, True, [prompt, image.sha256, chosen], params)
+        image = normalise(data, model=model, detail=chosen, max_pixels=max_pixels)
+        tokens = estimate_image_tokens(image.width, image.height, detail=chosen, model=model)
         extra = {"image_tokens": tokens, "image_width": image.width, "image_height": image.height}
-        return _ImageRequest(vision_messages(prompt, image, chosen), key, VisionResult, extra)
+        return _ImageRequest(vision_messages(prompt, image, chosen), VisionResult, extra)
 
-    def _ocr_request(
-        self, call: _Call, data: bytes, mode_name: str | None, cache: bool | None, params: dict[str, Any]
-    ) -> _ImageRequest[OCRResult]:
-        self._require_vision(call)
-        modes = self.config.ocr.modes or DEFAULT_MODES
-        name = mode_name or self.config.ocr.default_mode
-        if name not in modes:
-            raise UnknownAliasError(
-                f"unknown OCR mode {name!r}{closest(name, list(modes))}; modes: {', '.join(modes)}"
-            )
-        mode = modes[name]
+    def _ocr_request(self, call: _Call, data: bytes, name: str, mode: OcrMode) -> _ImageRequest[OCRResult]:
         max_pixels = self.config.fetch.max_pixels
+        model = call.info.litellm_model
         overview = normalise(
             data,
-            model=call.info.litellm_model,
+            model=model,
             detail=mode.detail,
             max_side=mode.max_side,
             max_pixels=max_pixels,
             lossless=True,
         )
         parts = tiles(data, tile=mode.tile, max_pixels=max_pixels) if mode.tile else []
-        model = call.info.litellm_model
         tokens = sum(
             estimate_image_tokens(p.width, p.height, detail=mode.detail, model=model)
             for p in [overview, *parts]
         )
-        digest = [overview.sha256, *(p.sha256 for p in parts)]
-        key = self._cache_key(call, cache, True, [name, mode.prompt, digest], params)
         extra = {"mode": name, "pages": 1, "tiles": len(parts), "image_tokens": tokens}
-        return _ImageRequest(ocr_messages(mode, overview, parts), key, OCRResult, extra)
+        return _ImageRequest(ocr_messages(mode, overview, parts), OCRResult, extra)
 
     # -- shared steps -----------------------------------------------------------------------------
     def _cache_key(
@@ -354,11 +372,11 @@ class LLM:
             return None
         return response_key(model=call.info.litellm_model, kind=call.kind, content=content, params=params)
 
-    def _cached(self, call: _Call, key: str | None) -> ChatResult | None:
+    def _cached(self, call: _Call, key: str | None, result_type: type[_C]) -> _C | None:
         stored = self.caches.get_response(key) if key is not None else None
         if stored is None:
             return None
-        result = ChatResult.model_validate(stored)
+        result = result_type.model_validate(stored)
         hit = result.model_copy(
             update={
                 "cached": True,
@@ -373,36 +391,28 @@ class LLM:
         self._result_event(call, hit)
         return hit
 
-    def _remember(self, key: str | None, result: ChatResult) -> ChatResult:
+    def _remember(self, key: str | None, result: _C) -> _C:
         if key is not None:
             self.caches.put_response(key, result.model_dump(mode="json"))
         return result
 
-    def _run(self, call: _Call, body: list[Message], params: dict[str, Any], key: str | None) -> ChatResult:
-        hit = self._cached(call, key)
-        if hit is not None:
-            return hit
+    def _run(self, call: _Call, body: list[Message], params: dict[str, Any]) -> ChatResult:
         try:
             response = self._runtime.router.completion(
                 model=call.info.alias, messages=body, **self._params(call, params)
             )
         except Exception as error:
             raise self._fail(call, error) from error
-        return self._remember(key, self._finish_chat(call, response))
+        return self._finish_chat(call, response)
 
-    async def _arun(
-        self, call: _Call, body: list[Message], params: dict[str, Any], key: str | None
-    ) -> ChatResult:
-        hit = self._cached(call, key)
-        if hit is not None:
-            return hit
+    async def _arun(self, call: _Call, body: list[Message], params: dict[str, Any]) -> ChatResult:
         try:
             response = await self._runtime.router.acompletion(
                 model=call.info.alias, messages=body, **self._params(call, params)
             )
         except Exception as error:
             raise self._fail(call, error) from error
-        return self._remember(key, self._finish_chat(call, response))
+        return self._finish_chat(call, response)
 
     @contextmanager
     def _failing(self, call: _Call) -> Iterator[None]:

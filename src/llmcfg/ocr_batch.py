@@ -16,9 +16,16 @@ from llmcfg.schema import Config
 __all__ = ["ocr_many"]
 
 
-def _output_path(out: str, image: str, mode: str) -> Path:
+def _output_path(out: str, image: str, mode: str, taken: set[Path]) -> Path:
+    """``<out>/<stem>.txt`` (``.md`` for gundam); ``<stem>-2.txt`` ... when two inputs share a stem."""
     stem = Path(image.split("?", 1)[0].rstrip("/")).stem or "image"
-    return Path(out) / f"{stem}.{'md' if mode == 'gundam' else 'txt'}"
+    suffix = "md" if mode == "gundam" else "txt"
+    path, number = Path(out) / f"{stem}.{suffix}", 1
+    while path in taken:
+        number += 1
+        path = Path(out) / f"{stem}-{number}.{suffix}"
+    taken.add(path)
+    return path
 
 
 async def ocr_many(
@@ -57,6 +64,7 @@ async def ocr_many(
         if progress is not None:
             progress.stop()
     total, failures = 0.0, 0
+    taken: set[Path] = set()
     for image in images:
         result = results[image]
         if isinstance(result, LLMCfgError):
@@ -67,7 +75,7 @@ async def ocr_many(
         if out is None:
             print(f"==> {image} <==\n{result.text}" if len(images) > 1 else result.text)
         else:
-            path = _output_path(out, image, result.mode)
+            path = _output_path(out, image, result.mode, taken)
             os.makedirs(path.parent, exist_ok=True)
             path.write_text(result.text + "\n", encoding="utf-8")
             print(path)

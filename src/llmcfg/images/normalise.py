@@ -1,8 +1,11 @@
 """Make an image what the model can use and no more: upright, never upscaled, downscaled to the
 model family's useful size (or the OCR mode's), re-encoded compactly, or cut into tiles.
 
-Large JPEGs are decoded in draft mode at the smallest DCT scale that still covers the target, so a
-12-megapixel photo is not fully decoded just to be shrunk.
+Large JPEGs are decoded in draft mode at the smallest DCT scale (1/2, 1/4, 1/8) that still covers
+the target, so a 12-megapixel photo is not fully decoded just to be shrunk. Where only a full decode
+would reach the target, the 1/2 scale is taken if it lands within ``DRAFT_TOLERANCE`` of it (4000 px
+→ 2000 px for a 2048-px target): 2% fewer pixels per side is invisible to a vision model, and
+decoding a quarter of the pixels is what makes it fast.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import io
+import math
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -22,6 +26,7 @@ __all__ = ["PreparedImage", "normalise", "tiles"]
 
 _SWAPPING_ORIENTATIONS = {5, 6, 7, 8}  # EXIF rotations by 90°: width and height trade places
 _JPEG_QUALITY = 85
+DRAFT_TOLERANCE = 0.05
 
 
 @dataclass(frozen=True)
@@ -51,7 +56,7 @@ def _encode(image: Image.Image, lossless: bool) -> tuple[bytes, str]:
             image = image.convert("RGBA")
         image.save(buffer, format="PNG", compress_level=6)
         return buffer.getvalue(), "image/png"
-    image.convert("RGB").save(buffer, format="JPEG", quality=_JPEG_QUALITY, optimize=True)
+    image.convert("RGB").save(buffer, format="JPEG", quality=_JPEG_QUALITY)
     return buffer.getvalue(), "image/jpeg"
 
 
@@ -86,8 +91,14 @@ def normalise(
     keep_lossless = kind in ("png", "gif") if lossless is None else lossless
     unchanged = (target_w, target_h) == (width, height) and orientation == 1
     if kind == "jpeg" and not unchanged:
-        image.draft("RGB", (target_h, target_w) if swapped else (target_w, target_h))
+        draft_w, draft_h = target_w, target_h
+        if width / 2 < target_w <= width / 2 / (1 - DRAFT_TOLERANCE):  # else: a full decode to shrink
+            draft_w, draft_h = (math.ceil(side * (1 - DRAFT_TOLERANCE)) for side in (target_w, target_h))
+        image.draft("RGB", (draft_h, draft_w) if swapped else (draft_w, draft_h))
     check_complete(image, kind)
+    drafted_w, drafted_h = (image.height, image.width) if swapped else image.size
+    if drafted_w < target_w:  # the draft scale landed just under the target: keep it, never upscale
+        target_w, target_h = drafted_w, drafted_h
     if unchanged and kind in ("jpeg", "png", "webp") and (kind == "png") == keep_lossless:
         return PreparedImage(data, decoded.mime, width, height, width, height)
     if orientation != 1:
