@@ -202,3 +202,25 @@ def test_gif_first_frame_and_webp_are_accepted(vllm: LLM, fake: FakeProvider) ->
     assert (
         fake.requests[-1].messages[0]["content"][1]["image_url"]["url"].startswith("data:image/webp;base64,")
     )
+
+
+def test_ocr_fallback_extends_the_chain_for_ocr_only(write_config: Any, fake: FakeProvider) -> None:
+    text = VISION.replace(
+        "fallbacks:\n  gpt4o: [llama-vision, mini]", "fallbacks:\n  gpt4o: [llama-vision]"
+    ).replace("cache: {dir: cache}", "cache: {dir: cache}\nocr: {fallback: [mini]}")
+    llm = LLM(use_fake(load_config(write_config(text)), fake))
+    fake.fail(500, model="gpt-4o", times=None)
+    fake.fail(500, model="meta-llama/llama-3.2-11b-vision-instruct", times=None)
+    page = llm.ocr(png(), mode="base", model="gpt4o")
+    assert (page.alias, page.fallbacks_tried) == ("mini", ("gpt4o", "llama-vision"))
+    with pytest.raises(llmcfg.ProviderError):
+        llm.vision(png(), "x", model="gpt4o")  # vision does not take the OCR-only fallback
+
+
+def test_ocr_fallback_must_read_images(write_config: Any) -> None:
+    text = VISION.replace(
+        "  pooled: {model: pool/gpt-4o-mini}",
+        "  pooled: {model: pool/gpt-4o-mini}\n  turbo: {model: openai/gpt-3.5-turbo}",
+    )
+    with pytest.raises(llmcfg.ConfigError, match=r"ocr\.fallback\.0: alias 'turbo' cannot read images"):
+        load_config(write_config(text + "ocr: {fallback: [turbo]}\n"))

@@ -246,6 +246,7 @@ class LLM:
         with self._failing(call):
             data = self._image_bytes(image)
             mode_name, ocr_mode = self._ocr_mode(mode)
+            params = self._with_ocr_fallbacks(call, params)
             key = self._image_key(call, cache, data, ["ocr", mode_name, ocr_mode.model_dump()], params)
             hit = self._cached(call, key, OCRResult)
             if hit is not None:
@@ -268,6 +269,7 @@ class LLM:
         with self._failing(call):
             data = await self._aimage_bytes(image)
             mode_name, ocr_mode = self._ocr_mode(mode)
+            params = self._with_ocr_fallbacks(call, params)
             key = self._image_key(call, cache, data, ["ocr", mode_name, ocr_mode.model_dump()], params)
             hit = self._cached(call, key, OCRResult)
             if hit is not None:
@@ -322,6 +324,19 @@ class LLM:
         detail, mode) stands for the normalised image, so a hit skips decoding altogether."""
         self._require_vision(call)
         return self._cache_key(call, cache, True, [hashlib.sha256(data).hexdigest(), *recipe], params)
+
+    def _with_ocr_fallbacks(self, call: _Call, params: dict[str, Any]) -> dict[str, Any]:
+        """OCR may fall back further than vision: ``ocr.fallback`` extends the alias's chain."""
+        extra = [name for name in self.config.ocr.fallback if name not in self._runtime.plan.unavailable]
+        if not extra or "fallbacks" in params:
+            return params
+        chain = [
+            name
+            for name in fallback_chain(self.config, call.info.alias)
+            if name not in self._runtime.plan.unavailable
+        ]
+        chain += [name for name in extra if name not in chain and name != call.info.alias]
+        return {**params, "fallbacks": [{call.info.alias: chain}]}
 
     def _ocr_mode(self, name: str | None) -> tuple[str, OcrMode]:
         modes = self.config.ocr.modes or DEFAULT_MODES

@@ -187,6 +187,15 @@ def _capabilities(config: Config, positions: Positions) -> list[ConfigIssue]:
                             f"{role} does not accept images but stands in a vision preset; set vision: true on the alias if it does",
                         )
                     )
+    for index, name in enumerate(config.ocr.fallback):
+        info = describe(config, name)
+        if not (info.vision or info.mode == "ocr"):
+            issues.append(
+                positions.issue(
+                    f"ocr.fallback.{index}",
+                    f"alias {name!r} cannot read images: OCR fallbacks need vision or mode: ocr",
+                )
+            )
     for alias, chain in config.fallbacks.items():
         primary = describe(config, alias)
         for name in chain:
