@@ -11,7 +11,10 @@ from dataclasses import dataclass
 from llmcfg.prices import ModelFacts, lookup
 from llmcfg.schema import Config, ModelAlias
 
-__all__ = ["AliasInfo", "describe", "litellm_model"]
+__all__ = ["COST_REPORTING_PROVIDERS", "AliasInfo", "describe", "litellm_model"]
+
+# Providers whose responses carry the call's real cost (usage.cost); LiteLLM's table lacks them.
+COST_REPORTING_PROVIDERS = frozenset({"openrouter"})
 
 
 @dataclass(frozen=True)
@@ -27,7 +30,9 @@ class AliasInfo:
     input_per_token: float | None
     output_per_token: float | None
     per_image: float | None
+    cached_input_per_token: float | None
     price_source: str  # override | table | unknown
+    reports_cost: bool  # the provider puts the call's cost in its usage (OpenRouter)
 
     @property
     def priced(self) -> bool:
@@ -52,6 +57,9 @@ def describe(config: Config, alias: str) -> AliasInfo:
         input_per_token = price.input_per_mtok / 1e6 if price.input_per_mtok is not None else None
         output_per_token = price.output_per_mtok / 1e6 if price.output_per_mtok is not None else None
         per_image = price.per_image
+        cached = (
+            price.cached_input_per_mtok / 1e6 if price.cached_input_per_mtok is not None else input_per_token
+        )
     elif facts is not None and facts.priced:
         source = "table"
         input_per_token, output_per_token, per_image = (
@@ -59,8 +67,9 @@ def describe(config: Config, alias: str) -> AliasInfo:
             facts.output_per_token,
             facts.per_image,
         )
+        cached = facts.cached_input_per_token if facts.cached_input_per_token is not None else input_per_token
     else:
-        source, input_per_token, output_per_token, per_image = "unknown", None, None, None
+        source, input_per_token, output_per_token, per_image, cached = "unknown", None, None, None, None
     mode = entry.mode or (facts.mode if facts is not None and facts.mode else None) or "chat"
     vision = entry.vision if entry.vision is not None else bool(facts is not None and facts.supports_vision)
     return AliasInfo(
@@ -75,5 +84,7 @@ def describe(config: Config, alias: str) -> AliasInfo:
         input_per_token=input_per_token,
         output_per_token=output_per_token,
         per_image=per_image,
+        cached_input_per_token=cached,
         price_source=source,
+        reports_cost=routed.partition("/")[0] in COST_REPORTING_PROVIDERS,
     )

@@ -19,7 +19,7 @@ from typing import Any, Generic, TypeVar
 from llmcfg.aliases import AliasInfo, describe
 from llmcfg.cache import Caches, CacheStats, response_key
 from llmcfg.config import closest, load_config
-from llmcfg.cost import token_cost
+from llmcfg.cost import CallCost, token_cost
 from llmcfg.events import CostLog, emit
 from llmcfg.exceptions import CapabilityError, LLMCfgError, ProviderError, UnknownAliasError
 from llmcfg.images.decode import decode
@@ -32,6 +32,7 @@ from llmcfg.provider_errors import translate
 from llmcfg.results import ChatResult, OCRResult, VisionResult
 from llmcfg.routing import REQUEST_ID_KEY, RouterRuntime, attempts
 from llmcfg.schema import QUALITIES, Config, OcrMode
+from llmcfg.usage import Usage, tool_calls
 from llmcfg.validation import fallback_chain
 
 __all__ = ["LLM"]
@@ -461,17 +462,24 @@ class LLM:
             failed = chain[: chain.index(answered)] if answered in chain else [call.info.alias]
         return tuple(failed)
 
+    @staticmethod
+    def _cost(info: AliasInfo, usage: Usage, table_usd: float | None) -> CallCost:
+        return token_cost(
+            info,
+            usage.tokens_in,
+            usage.tokens_out,
+            provider_usd=usage.reported_usd if info.reports_cost else None,
+            table_usd=table_usd,
+            cached_in=usage.cached_in,
+        )
+
     def _finish_chat(self, call: _Call, response: Any) -> ChatResult:
         answered = self._answered_by(response, call)
         info = call.info if answered == call.info.alias else self._describe(answered)
         hidden = getattr(response, "_hidden_params", None) or {}
-        usage = getattr(response, "usage", None)
-        tokens_in = int(getattr(usage, "prompt_tokens", 0) or 0)
-        tokens_out = int(getattr(usage, "completion_tokens", 0) or 0)
-        provider_usd = getattr(usage, "cost", None)  # OpenRouter reports it; LiteLLM's table lacks it
-        cost = token_cost(
-            info, tokens_in, tokens_out, provider_usd=provider_usd, table_usd=hidden.get("response_cost")
-        )
+        usage = Usage.of(getattr(response, "usage", None))
+        table_usd = hidden.get("response_cost") if not usage.cached_in else None  # ours knows cached rates
+        cost = self._cost(info, usage, table_usd)
         choice = response.choices[0]
         result = ChatResult(
             text=choice.message.content or "",
@@ -479,13 +487,16 @@ class LLM:
             alias=answered,
             requested=call.requested,
             fallbacks_tried=self._tried(call, answered),
-            tokens_in=tokens_in,
-            tokens_out=tokens_out,
+            tokens_in=usage.tokens_in,
+            tokens_out=usage.tokens_out,
             cost_usd=cost.usd,
             cost_source=cost.source,
             latency_ms=call.elapsed_ms(),
             request_id=call.request_id,
             finish_reason=getattr(choice, "finish_reason", None),
+            tool_calls=tool_calls(choice.message),
+            cached_tokens=usage.cached_in,
+            reasoning_tokens=usage.reasoning,
         )
         self._result_event(call, result)
         return result
@@ -506,6 +517,14 @@ class LLM:
             model=result.model,
             cached=result.cached,
             saved_usd=result.saved_usd,
+            extra={
+                name: value
+                for name, value in (
+                    ("cached_tokens", result.cached_tokens),
+                    ("reasoning_tokens", result.reasoning_tokens),
+                )
+                if value
+            },
         )
 
     def _fail(self, call: _Call, error: Exception) -> LLMCfgError:
@@ -550,6 +569,7 @@ class LLM:
         model: str | None = None,
         cached: bool = False,
         saved_usd: float = 0.0,
+        extra: dict[str, Any] | None = None,
     ) -> None:
         fields: dict[str, Any] = {
             "request_id": request_id,
@@ -571,4 +591,5 @@ class LLM:
         }
         if error is not None and isinstance(error, ProviderError):
             fields["error_message"] = str(error)
+        fields.update(extra or {})
         emit(fields, self._cost_log)

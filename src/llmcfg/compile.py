@@ -17,7 +17,11 @@ from llmcfg.aliases import litellm_model
 from llmcfg.exceptions import CredentialError
 from llmcfg.schema import Config
 
-__all__ = ["RouterPlan", "compile_router", "deployments_for"]
+__all__ = ["PROMPT_CACHE_MARKERS", "RouterPlan", "compile_router", "deployments_for"]
+
+# LiteLLM providers whose prompt caching is asked for per message (cache_control); OpenAI caches
+# long prefixes by itself, and other providers would reject the unknown field.
+PROMPT_CACHE_MARKERS = frozenset({"anthropic", "bedrock", "vertex_ai", "openrouter"})
 
 
 @dataclass(frozen=True)
@@ -45,6 +49,8 @@ def deployments_for(config: Config, alias: str, environ: Mapping[str, str]) -> l
             raw = provider.api_key if isinstance(provider.api_key, list) else [provider.api_key]
             keys = [envrefs.resolve(k, alias=alias, provider=provider_name, environ=environ) for k in raw]
     base.update(entry.params)
+    if entry.cache_prompt and model.partition("/")[0] in PROMPT_CACHE_MARKERS:
+        base["cache_control_injection_points"] = [{"location": "message", "role": "system"}]
     deployments = []
     for index, key in enumerate(keys):
         params = dict(base)
@@ -70,11 +76,15 @@ def compile_router(config: Config, environ: Mapping[str, str] | None = None) -> 
             model_list.extend(deployments_for(config, alias, env))
         except CredentialError as error:
             unavailable[alias] = error
-    fallbacks = [
-        {alias: [name for name in chain if name not in unavailable]}
-        for alias, chain in config.fallbacks.items()
-        if alias not in unavailable and any(name not in unavailable for name in chain)
-    ]
+
+    def usable(chains: dict[str, list[str]]) -> list[dict[str, list[str]]]:
+        return [
+            {alias: [name for name in chain if name not in unavailable]}
+            for alias, chain in chains.items()
+            if alias not in unavailable and any(name not in unavailable for name in chain)
+        ]
+
+    fallbacks = usable(config.fallbacks)
     settings = config.router
     arguments: dict[str, Any] = {
         "model_list": model_list,
@@ -86,4 +96,9 @@ def compile_router(config: Config, environ: Mapping[str, str] | None = None) -> 
     }
     if fallbacks:
         arguments["fallbacks"] = fallbacks
+        if settings.fallback_on_content_policy:
+            arguments["content_policy_fallbacks"] = fallbacks
+    on_context = usable(config.fallbacks_on_context)
+    if on_context:
+        arguments["context_window_fallbacks"] = on_context
     return RouterPlan(arguments, unavailable)

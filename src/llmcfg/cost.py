@@ -27,6 +27,7 @@ def token_cost(
     *,
     provider_usd: float | None = None,
     table_usd: float | None = None,
+    cached_in: int = 0,
 ) -> CallCost:
     """Cost of a token-priced call. ``table_usd`` is LiteLLM's own figure, used for table prices
     because it knows cached-token and tiered rates."""
@@ -36,5 +37,10 @@ def token_cost(
         return CallCost(None, "unknown")
     if info.price_source == "table" and table_usd:
         return CallCost(float(table_usd), "table")
-    usd = tokens_in * (info.input_per_token or 0.0) + tokens_out * (info.output_per_token or 0.0)
+    fresh_in = max(0, tokens_in - cached_in)
+    usd = (
+        fresh_in * (info.input_per_token or 0.0)
+        + cached_in * (info.cached_input_per_token or info.input_per_token or 0.0)
+        + tokens_out * (info.output_per_token or 0.0)
+    )
     return CallCost(usd, info.price_source)

@@ -2,9 +2,22 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import BaseModel, ConfigDict
 
-__all__ = ["ChatResult", "OCRResult", "VisionResult"]
+__all__ = ["ChatResult", "OCRResult", "ToolCall", "VisionResult"]
+
+
+class ToolCall(BaseModel):
+    """A function the model asked to call; ``arguments`` is None when they were not valid JSON."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    name: str
+    arguments: dict[str, Any] | None
+    raw_arguments: str
 
 
 class ChatResult(BaseModel):
@@ -26,6 +39,9 @@ class ChatResult(BaseModel):
     latency_ms: float = 0.0
     request_id: str = ""
     finish_reason: str | None = None
+    tool_calls: tuple[ToolCall, ...] = ()
+    cached_tokens: int = 0  # input tokens read from the provider's prompt cache (priced at its rate)
+    reasoning_tokens: int = 0  # output tokens spent reasoning, when the provider reports them
 
     def __str__(self) -> str:
         return self.text

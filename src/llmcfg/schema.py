@@ -58,6 +58,9 @@ class Price(_Strict):
     input_per_mtok: float | None = Field(None, ge=0, description="USD per 1M input tokens.")
     output_per_mtok: float | None = Field(None, ge=0, description="USD per 1M output tokens.")
     per_image: float | None = Field(None, ge=0, description="USD per generated image.")
+    cached_input_per_mtok: float | None = Field(
+        None, ge=0, description="USD per 1M input tokens read from the provider's prompt cache."
+    )
 
 
 class ModelAlias(_Strict):
@@ -71,6 +74,10 @@ class ModelAlias(_Strict):
     mode: Mode | None = Field(None, description="What the model does; read from LiteLLM's table when absent.")
     vision: bool | None = Field(None, description="Accepts images; read from LiteLLM's table when absent.")
     context_window: int | None = Field(None, gt=0, description="Max input tokens, when the table lacks it.")
+    cache_prompt: bool = Field(
+        False,
+        description="Mark the system prompt for provider prompt caching (Anthropic-style cache_control).",
+    )
 
     @field_validator("model")
     @classmethod
@@ -104,6 +111,9 @@ class RouterSettings(_Strict):
         30.0, ge=0, description="How long a failing deployment of a pool rests, seconds."
     )
     allowed_fails: int = Field(3, ge=0, description="Failures per minute before a deployment cools down.")
+    fallback_on_content_policy: bool = Field(
+        False, description="Let a content-policy refusal fall back like other failures (off: it is raised)."
+    )
 
 
 class LoggingConfig(_Strict):
@@ -178,6 +188,9 @@ class Config(_Strict):
     models: dict[str, ModelAlias] = Field(default_factory=dict)
     presets: Presets = Field(default_factory=Presets)
     fallbacks: dict[str, list[str]] = Field(default_factory=dict)
+    fallbacks_on_context: dict[str, list[str]] = Field(
+        default_factory=dict, description="alias → larger-context aliases tried when the prompt does not fit."
+    )
     router: RouterSettings = Field(default_factory=RouterSettings)
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
     ocr: OcrConfig = Field(default_factory=OcrConfig)

@@ -116,10 +116,11 @@ def check(config: Config, positions: Positions) -> list[ConfigIssue]:
             if name is not None:
                 alias_ref(f"presets.{kind}.{quality}", name)
 
-    for alias, chain in config.fallbacks.items():
-        alias_ref(f"fallbacks.{alias}", alias)
-        for index, name in enumerate(chain):
-            alias_ref(f"fallbacks.{alias}.{index}", name)
+    for section in ("fallbacks", "fallbacks_on_context"):
+        for alias, chain in getattr(config, section).items():
+            alias_ref(f"{section}.{alias}", alias)
+            for index, name in enumerate(chain):
+                alias_ref(f"{section}.{alias}.{index}", name)
     issues.extend(_cycles(config, positions))
 
     if config.ocr.modes and config.ocr.default_mode not in config.ocr.modes:

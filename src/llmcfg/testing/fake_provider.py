@@ -149,7 +149,8 @@ class FakeProvider:
         cost: float | None = None,
         **extra: Any,
     ) -> None:
-        """Answer with ``text``; ``cost`` adds ``usage.cost`` as OpenRouter reports it."""
+        """Answer with ``text``; ``cost`` adds ``usage.cost`` as OpenRouter reports it. Extra keywords:
+        ``tool_calls`` (OpenAI format), ``cached_tokens``, ``reasoning_tokens`` (usage details)."""
         self._add(_Rule("reply", model, api_key, None, times, text, tokens_in, tokens_out, cost, extra=extra))
 
     def fail(
@@ -158,16 +159,20 @@ class FakeProvider:
         *,
         message: str = "injected failure",
         retry_after: float | None = None,
+        code: str | None = None,
         model: str | None = None,
         api_key: str | None = None,
         times: int | None = 1,
     ) -> None:
-        """Answer with an HTTP error in the OpenAI error format (with ``Retry-After`` when given)."""
-        self._add(
-            _Rule(
-                "status", model, api_key, times=times, status=status, message=message, retry_after=retry_after
-            )
+        """Answer with an HTTP error in the OpenAI error format (with ``Retry-After`` when given).
+
+        ``code`` is OpenAI's error code, e.g. ``content_policy_violation`` or ``context_length_exceeded``.
+        """
+        rule = _Rule(
+            "status", model, api_key, times=times, status=status, message=message, retry_after=retry_after
         )
+        rule.extra["code"] = code
+        self._add(rule)
 
     def delay(self, seconds: float, *, model: str | None = None, times: int | None = 1) -> None:
         """Wait before answering (whatever answers next): a slow or timed-out provider."""
@@ -300,7 +305,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._answer(request, answer)
         elif answer.action == "status":
             headers = {"Retry-After": f"{answer.retry_after:g}"} if answer.retry_after is not None else {}
-            error = {"message": answer.message, "type": _error_type(answer.status), "code": answer.status}
+            code = answer.extra.get("code") or answer.status
+            error = {"message": answer.message, "type": _error_type(answer.status), "code": code}
             self._send_json(answer.status, {"error": error}, headers)
         elif answer.action == "garbage":
             self._send(200, answer.body, "application/json")
@@ -429,6 +435,10 @@ def _chat_body(request: RecordedRequest, rule: _Rule | None, default_text: str) 
     }
     if rule is not None and rule.cost is not None:
         usage["cost"] = rule.cost
+    if rule is not None and rule.extra.get("cached_tokens"):
+        usage["prompt_tokens_details"] = {"cached_tokens": rule.extra["cached_tokens"]}
+    if rule is not None and rule.extra.get("reasoning_tokens"):
+        usage["completion_tokens_details"] = {"reasoning_tokens": rule.extra["reasoning_tokens"]}
     message: dict[str, Any] = {"role": "assistant", "content": text}
     if rule is not None and "tool_calls" in rule.extra:
         message["tool_calls"] = rule.extra["tool_calls"]
