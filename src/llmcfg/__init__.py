@@ -47,6 +47,7 @@ from llmcfg.exceptions import (  # cheap: plain classes, no dependencies
 if TYPE_CHECKING:
     from llmcfg.client import LLM
     from llmcfg.config import load_config, parse_config
+    from llmcfg.counting import count_tokens
     from llmcfg.default import (
         achat,
         aocr,
@@ -60,8 +61,18 @@ if TYPE_CHECKING:
     )
     from llmcfg.images.fetch import FetchedImage, ImageFetcher
     from llmcfg.images.tokens import estimate_image_tokens, optimal_detail
-    from llmcfg.results import ChatResult, OCRResult, VisionResult
+    from llmcfg.results import (
+        CallResult,
+        ChatResult,
+        EmbedResult,
+        ExtractResult,
+        OCRResult,
+        ToolCall,
+        VisionResult,
+    )
     from llmcfg.schema import Config
+    from llmcfg.streaming import AsyncChatStream, ChatStream
+    from llmcfg.structured import extract_json
 
 # Imported on first access: pydantic, structlog and yaml cost more than the whole of the rest.
 _LAZY = {
@@ -71,6 +82,14 @@ _LAZY = {
     "Config": "llmcfg.schema",
     "ChatResult": "llmcfg.results",
     "VisionResult": "llmcfg.results",
+    "CallResult": "llmcfg.results",
+    "EmbedResult": "llmcfg.results",
+    "ExtractResult": "llmcfg.results",
+    "ToolCall": "llmcfg.results",
+    "ChatStream": "llmcfg.streaming",
+    "AsyncChatStream": "llmcfg.streaming",
+    "count_tokens": "llmcfg.counting",
+    "extract_json": "llmcfg.structured",
     "OCRResult": "llmcfg.results",
     "vision": "llmcfg.default",
     "avision": "llmcfg.default",
@@ -89,16 +108,21 @@ _LAZY = {
 
 __all__ = [
     "LLM",
+    "AsyncChatStream",
     "AuthenticationError",
     "BudgetExceededError",
+    "CallResult",
     "CapabilityError",
     "ChatResult",
+    "ChatStream",
     "Config",
     "ConfigError",
     "ConfigIssue",
     "ContentPolicyError",
     "ContextLengthError",
     "CredentialError",
+    "EmbedResult",
+    "ExtractResult",
     "FetchedImage",
     "ForbiddenHostError",
     "ImageError",
@@ -114,14 +138,17 @@ __all__ = [
     "ProviderUnavailableError",
     "RateLimitError",
     "StructuredOutputError",
+    "ToolCall",
     "UnknownAliasError",
     "VisionResult",
     "achat",
     "aocr",
     "avision",
     "chat",
+    "count_tokens",
     "default_llm",
     "estimate_image_tokens",
+    "extract_json",
     "load_config",
     "ocr",
     "optimal_detail",

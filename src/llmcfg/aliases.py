@@ -33,6 +33,7 @@ class AliasInfo:
     cached_input_per_token: float | None
     price_source: str  # override | table | unknown
     reports_cost: bool  # the provider puts the call's cost in its usage (OpenRouter)
+    json_schema: bool = False  # accepts response_format json_schema (LiteLLM's table)
 
     @property
     def priced(self) -> bool:
@@ -87,4 +88,5 @@ def describe(config: Config, alias: str) -> AliasInfo:
         cached_input_per_token=cached,
         price_source=source,
         reports_cost=routed.partition("/")[0] in COST_REPORTING_PROVIDERS,
+        json_schema=bool(facts is not None and facts.supports_response_schema),
     )

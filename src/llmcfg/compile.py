@@ -96,8 +96,13 @@ def compile_router(config: Config, environ: Mapping[str, str] | None = None) -> 
     }
     if fallbacks:
         arguments["fallbacks"] = fallbacks
-        if settings.fallback_on_content_policy:
-            arguments["content_policy_fallbacks"] = fallbacks
+        # LiteLLM falls back on a content-policy refusal unless told where to: an empty chain
+        # per alias keeps the refusal, as the caller should see it (router.fallback_on_content_policy).
+        arguments["content_policy_fallbacks"] = (
+            fallbacks
+            if settings.fallback_on_content_policy
+            else [{alias: []} for entry in fallbacks for alias in entry]
+        )
     on_context = usable(config.fallbacks_on_context)
     if on_context:
         arguments["context_window_fallbacks"] = on_context

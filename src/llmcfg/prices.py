@@ -32,6 +32,7 @@ class ModelFacts:
     max_input_tokens: int | None
     max_output_tokens: int | None
     supports_vision: bool
+    supports_response_schema: bool = False
 
     @property
     def priced(self) -> bool:
@@ -86,6 +87,7 @@ def _facts(key: str, entry: dict[str, Any]) -> ModelFacts:
         max_input_tokens=integer("max_input_tokens"),
         max_output_tokens=integer("max_output_tokens"),
         supports_vision=bool(entry.get("supports_vision")),
+        supports_response_schema=bool(entry.get("supports_response_schema")),
     )
 
 

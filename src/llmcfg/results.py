@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
-__all__ = ["ChatResult", "OCRResult", "ToolCall", "VisionResult"]
+M = TypeVar("M", bound=BaseModel)
+
+__all__ = [
+    "CallResult",
+    "ChatResult",
+    "EmbedResult",
+    "ExtractResult",
+    "OCRResult",
+    "ToolCall",
+    "VisionResult",
+]
 
 
 class ToolCall(BaseModel):
@@ -20,12 +30,11 @@ class ToolCall(BaseModel):
     raw_arguments: str
 
 
-class ChatResult(BaseModel):
-    """The answer to ``chat``: the text plus model, tokens, cost and timing."""
+class CallResult(BaseModel):
+    """What every call reports: who answered, tokens, cost and timing."""
 
     model_config = ConfigDict(frozen=True)
 
-    text: str
     model: str  # the LiteLLM model string that answered
     alias: str  # the alias that answered
     requested: str  # what was asked: an alias, or "<kind>/<quality>"
@@ -38,6 +47,12 @@ class ChatResult(BaseModel):
     saved_usd: float = 0.0  # on a cache hit: what the call cost when it was made
     latency_ms: float = 0.0
     request_id: str = ""
+
+
+class ChatResult(CallResult):
+    """The answer to ``chat``: the text plus model, tokens, cost and timing."""
+
+    text: str
     finish_reason: str | None = None
     tool_calls: tuple[ToolCall, ...] = ()
     cached_tokens: int = 0  # input tokens read from the provider's prompt cache (priced at its rate)
@@ -62,3 +77,17 @@ class OCRResult(ChatResult):
     pages: int = 1
     tiles: int = 0
     image_tokens: int = 0
+
+
+class EmbedResult(CallResult):
+    """Vectors for ``embed``'s texts, in order."""
+
+    vectors: list[list[float]]
+
+
+class ExtractResult(CallResult, Generic[M]):
+    """A validated ``value`` from ``extract_result``; cost and tokens add up every attempt."""
+
+    value: M
+    attempts: int = 1
+    raw_text: str = ""

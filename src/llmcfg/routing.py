@@ -30,6 +30,8 @@ def import_litellm() -> ModuleType:
     import litellm
 
     litellm.suppress_debug_info = True
+    # Token counting must not download tokenizers from a hub: tiktoken's bundled files serve all.
+    litellm.disable_hf_tokenizer_download = True
     if not os.environ.get("LITELLM_LOG"):  # llmcfg reports failures itself, as typed errors and events
         for name in ("LiteLLM", "LiteLLM Router", "LiteLLM Proxy"):
             logging.getLogger(name).setLevel(logging.CRITICAL)

@@ -150,7 +150,8 @@ class FakeProvider:
         **extra: Any,
     ) -> None:
         """Answer with ``text``; ``cost`` adds ``usage.cost`` as OpenRouter reports it. Extra keywords:
-        ``tool_calls`` (OpenAI format), ``cached_tokens``, ``reasoning_tokens`` (usage details)."""
+        ``tool_calls`` (OpenAI format), ``cached_tokens``, ``reasoning_tokens`` (usage details),
+        ``break_after`` (a stream drops the connection after that many text chunks)."""
         self._add(_Rule("reply", model, api_key, None, times, text, tokens_in, tokens_out, cost, extra=extra))
 
     def fail(
@@ -311,9 +312,13 @@ class _Handler(BaseHTTPRequestHandler):
         elif answer.action == "garbage":
             self._send(200, answer.body, "application/json")
         elif answer.action == "reset":
-            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-            self.close_connection = True
-            self.connection.close()
+            self._reset()
+
+    def _reset(self) -> None:
+        self.wfile.flush()
+        self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        self.close_connection = True
+        self.connection.close()
 
     # -- answers ----------------------------------------------------------------------------------
     def _answer(self, request: RecordedRequest, rule: _Rule | None) -> None:
@@ -340,7 +345,11 @@ class _Handler(BaseHTTPRequestHandler):
             "model": whole["model"],
         }
         pieces = _split_keep_spaces(text) or [""]
+        break_after = rule.extra.get("break_after") if rule is not None else None
         for index, piece in enumerate(pieces):
+            if break_after is not None and index >= break_after:
+                self._reset()
+                return
             delta = {"role": "assistant", "content": piece} if index == 0 else {"content": piece}
             self._chunk({**base, "choices": [{"index": 0, "delta": delta, "finish_reason": None}]})
         self._chunk({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})

@@ -1,0 +1,110 @@
+"""Structured output: JSON out of model text, validated against a pydantic model, with retries that
+feed the validation errors back to the model."""
+
+from __future__ import annotations
+
+import ast
+import json
+import re
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+__all__ = ["extract_json", "feedback", "response_format", "validate_answer"]
+
+_FENCE = re.compile(r"```(?:json|JSON)?\s*(.*?)```", re.DOTALL)
+_TRAILING_COMMA = re.compile(r",\s*([}\]])")
+
+
+def _balanced(text: str) -> str | None:
+    """The first complete {...} or [...] in ``text``, respecting strings."""
+    starts = [i for i in (text.find("{"), text.find("[")) if i >= 0]
+    if not starts:
+        return None
+    start = min(starts)
+    opening = text[start]
+    closing = "}" if opening == "{" else "]"
+    depth, quote, escaped = 0, "", False
+    for index in range(start, len(text)):
+        char = text[index]
+        if quote:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == quote:
+                quote = ""
+        elif char in "\"'":
+            quote = char
+        elif char == opening:
+            depth += 1
+        elif char == closing:
+            depth -= 1
+            if depth == 0:
+                return text[start : index + 1]
+    return None
+
+
+def extract_json(text: str) -> Any:
+    """The JSON value in a model's answer: code fences, prose around the object, single quotes and
+    trailing commas are tolerated. Raises ValueError when there is none."""
+    candidates = [match.strip() for match in _FENCE.findall(text)] + [text.strip()]
+    for candidate in candidates:
+        for piece in (candidate, _balanced(candidate)):
+            if not piece:
+                continue
+            for attempt in (piece, _TRAILING_COMMA.sub(r"\1", piece)):
+                try:
+                    return json.loads(attempt)
+                except json.JSONDecodeError:
+                    pass
+                try:  # single quotes, True/False/None: Python literal syntax
+                    value = ast.literal_eval(attempt)
+                except (ValueError, SyntaxError, MemoryError, RecursionError):
+                    continue
+                if isinstance(value, (dict, list)):
+                    return value
+    raise ValueError("no JSON object or array found in the text")
+
+
+def response_format(schema: type[BaseModel], strict_schema: bool) -> dict[str, Any]:
+    if strict_schema:
+        return {
+            "type": "json_schema",
+            "json_schema": {"name": schema.__name__, "schema": schema.model_json_schema(), "strict": False},
+        }
+    return {"type": "json_object"}
+
+
+def schema_instruction(schema: type[BaseModel]) -> dict[str, str]:
+    """For models without JSON-schema mode: the schema, said in words."""
+    return {
+        "role": "system",
+        "content": "Answer with one JSON object only, matching this JSON Schema:\n"
+        + json.dumps(schema.model_json_schema(), separators=(",", ":")),
+    }
+
+
+def validate_answer(schema: type[BaseModel], text: str) -> tuple[BaseModel | None, str]:
+    """(value, '') when ``text`` holds a valid instance, else (None, what was wrong)."""
+    try:
+        data = extract_json(text)
+    except ValueError as error:
+        return None, str(error)
+    try:
+        return schema.model_validate(data), ""
+    except ValidationError as error:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or '(root)'}: {e['msg']}" for e in error.errors()
+        )
+        return None, problems
+
+
+def feedback(answer: str, problems: str) -> list[dict[str, str]]:
+    return [
+        {"role": "assistant", "content": answer},
+        {
+            "role": "user",
+            "content": f"That answer did not match the schema ({problems}). Reply with only the corrected JSON.",
+        },
+    ]
