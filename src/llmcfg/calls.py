@@ -1,0 +1,370 @@
+"""The core of a call, shared by every kind (chat, vision, OCR, embeddings): resolve an alias,
+check it can do the job, send through the Router, read tokens and cost, emit the one ``llm.call``
+event, use the response cache.
+
+Sync and async share every step but the one that waits (``_start`` before, ``_finish_*`` and
+``_fail`` after), so there is one implementation of what a call means, not two.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+from llmcfg.aliases import AliasInfo, describe
+from llmcfg.cache import Caches, response_key
+from llmcfg.config import closest, load_config
+from llmcfg.cost import CallCost, token_cost
+from llmcfg.events import CostLog, emit
+from llmcfg.exceptions import (
+    CapabilityError,
+    LLMCfgError,
+    ProviderError,
+    UnknownAliasError,
+)
+from llmcfg.images.fetch import ImageFetcher
+from llmcfg.provider_errors import translate
+from llmcfg.results import CallResult, ChatResult
+from llmcfg.routing import REQUEST_ID_KEY, RouterRuntime, attempts
+from llmcfg.schema import QUALITIES, Config
+from llmcfg.usage import Usage, tool_calls
+from llmcfg.validation import fallback_chain
+
+__all__ = ["Call", "CallCore", "Message", "build_messages"]
+
+# What each kind of call needs the alias's model to be.
+_MODES_FOR = {
+    "chat": ("chat",),
+    "vision": ("chat",),
+    "ocr": ("chat", "ocr"),
+    "embed": ("embedding",),
+    "image": ("image_generation",),
+}
+
+Message = dict[str, Any]
+_C = TypeVar("_C", bound=CallResult)
+_Self = TypeVar("_Self", bound="CallCore")
+
+
+@dataclass
+class Call:
+    """One call in flight: what was asked, which alias serves it, when it started."""
+
+    kind: str
+    requested: str
+    info: AliasInfo
+    request_id: str
+    started: float
+
+    def elapsed_ms(self) -> float:
+        return round((time.perf_counter() - self.started) * 1000, 3)
+
+
+def build_messages(prompt: str | None, messages: list[Message] | None, system: str | None) -> list[Message]:
+    if (prompt is None) == (messages is None):
+        raise TypeError("pass either a prompt or messages=[...], not both and not neither")
+    built: list[Message] = list(messages) if messages is not None else [{"role": "user", "content": prompt}]
+    if system is not None:
+        built.insert(0, {"role": "system", "content": system})
+    return built
+
+
+class CallCore:
+    """State and steps every call shares. ``LLM`` adds the public methods on top."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self._runtime = RouterRuntime(config)
+        self._aliases: dict[str, AliasInfo] = {}
+        self._caches: Caches | None = None
+        self._fetcher: ImageFetcher | None = None
+        cost_log = config.logging.cost_log
+        self._cost_log = CostLog(config.resolve_path(cost_log)) if cost_log else None
+
+    def _describe(self, alias: str) -> AliasInfo:
+        info = self._aliases.get(alias)
+        if info is None:
+            info = self._aliases[alias] = describe(self.config, alias)
+        return info
+
+    @classmethod
+    def from_yaml(cls: type[_Self], path: str | Path | None = None) -> _Self:
+        """Load and validate ``path`` (default: $LLMCFG_CONFIG, else ./llm_config.yaml)."""
+        return cls(load_config(path))
+
+    def __repr__(self) -> str:
+        return f"LLM(config={self.config.source!r}, aliases={list(self.config.models)})"
+
+    def resolve(self, kind: str, *, quality: str | None = None, model: str | None = None) -> tuple[str, str]:
+        """(alias, what was requested) for an explicit alias or a kind's quality preset."""
+        if model is not None:
+            if model not in self.config.models:
+                raise UnknownAliasError(f"unknown alias {model!r}{closest(model, list(self.config.models))}")
+            return model, model
+        quality = quality or "balanced"
+        if quality not in QUALITIES:
+            raise UnknownAliasError(
+                f"unknown quality {quality!r}{closest(quality, QUALITIES)}; use fast, balanced or best"
+            )
+        presets = getattr(self.config.presets, kind, None)
+        alias = getattr(presets, quality, None) if presets is not None else None
+        if alias is None:
+            raise UnknownAliasError(
+                f"no preset presets.{kind}.{quality} in the config; add it or pass model="
+            )
+        return alias, f"{kind}/{quality}"
+
+    def _start(self, kind: str, preset_kind: str, quality: str | None, model: str | None) -> Call:
+        started = time.perf_counter()
+        request_id = uuid.uuid4().hex
+        try:
+            alias, requested = self.resolve(preset_kind, quality=quality, model=model)
+            info = self._describe(alias)
+            if info.mode not in _MODES_FOR[kind]:
+                raise CapabilityError(
+                    f"alias {alias!r} ({info.litellm_model}) has mode {info.mode}; {kind} needs "
+                    f"{' or '.join(_MODES_FOR[kind])} (set mode: on the alias if LiteLLM's table is wrong)"
+                )
+            self._runtime.ensure_available(alias)
+        except LLMCfgError as error:
+            self._event(
+                kind,
+                model or f"{preset_kind}/{quality or 'balanced'}",
+                None,
+                request_id,
+                started,
+                error=error,
+            )
+            raise
+        self._runtime.router  # noqa: B018 - built (once) before the clock starts: latency is the call's
+        return Call(kind, requested, info, request_id, time.perf_counter())
+
+    @property
+    def caches(self) -> Caches:
+        if self._caches is None:
+            settings = self.config.cache
+            self._caches = Caches(
+                self.config.resolve_path(settings.dir),
+                image_ttl_s=settings.image_ttl_s,
+                response_ttl_s=settings.response_ttl_s,
+            )
+        return self._caches
+
+    def _cache_key(
+        self, call: Call, requested: bool | None, default: bool, content: Any, params: dict[str, Any]
+    ) -> str | None:
+        """A digest of everything that decides the answer, or None when this call is not cached."""
+        if not self.config.cache.enabled or not (default if requested is None else requested):
+            return None
+        return response_key(model=call.info.litellm_model, kind=call.kind, content=content, params=params)
+
+    def _cached(self, call: Call, key: str | None, result_type: type[_C]) -> _C | None:
+        stored = self.caches.get_response(key) if key is not None else None
+        if stored is None:
+            return None
+        result = result_type.model_validate(stored)
+        hit = result.model_copy(
+            update={
+                "cached": True,
+                "cost_usd": 0.0,
+                "saved_usd": result.cost_usd or 0.0,
+                "requested": call.requested,
+                "fallbacks_tried": (),
+                "latency_ms": call.elapsed_ms(),
+                "request_id": call.request_id,
+            }
+        )
+        self._result_event(call, hit)
+        return hit
+
+    def _remember(self, key: str | None, result: _C) -> _C:
+        if key is not None:
+            self.caches.put_response(key, result.model_dump(mode="json"))
+        return result
+
+    def _run(self, call: Call, body: list[Message], params: dict[str, Any]) -> ChatResult:
+        try:
+            response = self._runtime.router.completion(
+                model=call.info.alias, messages=body, **self._params(call, params)
+            )
+        except Exception as error:
+            raise self._fail(call, error) from error
+        return self._finish_chat(call, response)
+
+    async def _arun(self, call: Call, body: list[Message], params: dict[str, Any]) -> ChatResult:
+        try:
+            response = await self._runtime.router.acompletion(
+                model=call.info.alias, messages=body, **self._params(call, params)
+            )
+        except Exception as error:
+            raise self._fail(call, error) from error
+        return self._finish_chat(call, response)
+
+    @contextmanager
+    def _failing(self, call: Call) -> Iterator[None]:
+        """Errors before the request is sent (bad image, wrong capability) still get their event."""
+        try:
+            yield
+        except LLMCfgError as error:
+            self._event(call.kind, call.requested, call.info, call.request_id, call.started, error=error)
+            raise
+
+    @staticmethod
+    def _params(call: Call, params: dict[str, Any]) -> dict[str, Any]:
+        metadata = dict(params.pop("metadata", None) or {})
+        metadata[REQUEST_ID_KEY] = call.request_id
+        return {**params, "metadata": metadata}
+
+    def _answered_by(self, response: Any, call: Call) -> str:
+        hidden = getattr(response, "_hidden_params", None) or {}
+        group = (hidden.get("additional_headers") or {}).get("x-litellm-model-group")
+        if group in self.config.models:
+            return str(group)
+        model_id = str(hidden.get("model_id") or "")
+        alias = model_id.partition("#")[0]
+        return alias if alias in self.config.models else call.info.alias
+
+    def _tried(self, call: Call, answered: str | None) -> tuple[str, ...]:
+        failed = [group for group in attempts.pop(call.request_id) if group != answered]
+        if answered is not None and answered != call.info.alias and not failed:
+            # The failure callback may not have run yet: infer from the configured order.
+            chain = [call.info.alias, *fallback_chain(self.config, call.info.alias)]
+            failed = chain[: chain.index(answered)] if answered in chain else [call.info.alias]
+        return tuple(failed)
+
+    @staticmethod
+    def _cost(info: AliasInfo, usage: Usage, table_usd: float | None) -> CallCost:
+        return token_cost(
+            info,
+            usage.tokens_in,
+            usage.tokens_out,
+            provider_usd=usage.reported_usd if info.reports_cost else None,
+            table_usd=table_usd,
+            cached_in=usage.cached_in,
+        )
+
+    def _finish_chat(self, call: Call, response: Any) -> ChatResult:
+        answered = self._answered_by(response, call)
+        info = call.info if answered == call.info.alias else self._describe(answered)
+        hidden = getattr(response, "_hidden_params", None) or {}
+        usage = Usage.of(getattr(response, "usage", None))
+        table_usd = hidden.get("response_cost") if not usage.cached_in else None  # ours knows cached rates
+        cost = self._cost(info, usage, table_usd)
+        choice = response.choices[0]
+        result = ChatResult(
+            text=choice.message.content or "",
+            model=str(hidden.get("litellm_model_name") or info.litellm_model),
+            alias=answered,
+            requested=call.requested,
+            fallbacks_tried=self._tried(call, answered),
+            tokens_in=usage.tokens_in,
+            tokens_out=usage.tokens_out,
+            cost_usd=cost.usd,
+            cost_source=cost.source,
+            latency_ms=call.elapsed_ms(),
+            request_id=call.request_id,
+            finish_reason=getattr(choice, "finish_reason", None),
+            tool_calls=tool_calls(choice.message),
+            cached_tokens=usage.cached_in,
+            reasoning_tokens=usage.reasoning,
+        )
+        self._result_event(call, result)
+        return result
+
+    def _result_event(self, call: Call, result: CallResult, extra: dict[str, Any] | None = None) -> None:
+        info = call.info if result.alias == call.info.alias else self._describe(result.alias)
+        self._event(
+            call.kind,
+            call.requested,
+            info,
+            call.request_id,
+            call.started,
+            tokens_in=result.tokens_in,
+            tokens_out=result.tokens_out,
+            cost_usd=result.cost_usd,
+            cost_source=result.cost_source,
+            fallbacks_tried=list(result.fallbacks_tried),
+            model=result.model,
+            cached=result.cached,
+            saved_usd=result.saved_usd,
+            extra={
+                **{
+                    name: getattr(result, name, 0)
+                    for name in ("cached_tokens", "reasoning_tokens")
+                    if getattr(result, name, 0)
+                },
+                **(extra or {}),
+            },
+        )
+
+    def _fail(self, call: Call, error: Exception) -> LLMCfgError:
+        failed = attempts.pop(call.request_id)
+        tried = (call.info.alias, *(g for g in failed if g != call.info.alias))
+        translated = (
+            error
+            if isinstance(error, LLMCfgError)
+            else translate(
+                error,
+                alias=call.info.alias,
+                model=call.info.litellm_model,
+                tried=tried,
+                secrets=self._runtime.secrets(),
+            )
+        )
+        self._event(
+            call.kind,
+            call.requested,
+            call.info,
+            call.request_id,
+            call.started,
+            error=translated,
+            fallbacks_tried=list(tried),
+        )
+        return translated
+
+    def _event(
+        self,
+        kind: str,
+        requested: str,
+        info: AliasInfo | None,
+        request_id: str,
+        started: float,
+        *,
+        error: LLMCfgError | None = None,
+        tokens_in: int = 0,
+        tokens_out: int = 0,
+        cost_usd: float | None = 0.0,
+        cost_source: str = "none",
+        fallbacks_tried: list[str] | None = None,
+        model: str | None = None,
+        cached: bool = False,
+        saved_usd: float = 0.0,
+        extra: dict[str, Any] | None = None,
+    ) -> None:
+        fields: dict[str, Any] = {
+            "request_id": request_id,
+            "kind": kind,
+            "requested": requested,
+            "alias": info.alias if info else None,
+            "model": model or (info.litellm_model if info else None),
+            "provider": info.provider if info else None,
+            "tokens_in": tokens_in,
+            "tokens_out": tokens_out,
+            "cost_usd": cost_usd if error is None else 0.0,
+            "cost_source": cost_source if error is None else "none",
+            "cached": cached,
+            "saved_usd": saved_usd,
+            "latency_ms": round((time.perf_counter() - started) * 1000, 3),
+            "status": "ok" if error is None else "error",
+            "error": type(error).__name__ if error is not None else None,
+            "fallbacks_tried": fallbacks_tried or [],
+        }
+        if error is not None and isinstance(error, ProviderError):
+            fields["error_message"] = str(error)
+        fields.update(extra or {})
+        emit(fields, self._cost_log)

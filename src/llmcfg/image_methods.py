@@ -1,0 +1,223 @@
+"""The image methods of ``LLM``: vision and OCR, from image intake to the messages sent."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+from llmcfg.cache import CacheStats
+from llmcfg.calls import Call, CallCore, Message
+from llmcfg.config import closest
+from llmcfg.exceptions import (
+    CapabilityError,
+    UnknownAliasError,
+)
+from llmcfg.images.decode import decode
+from llmcfg.images.fetch import ImageFetcher
+from llmcfg.images.intake import ImageInput, afetch_cached, fetch_cached, is_url, local_bytes
+from llmcfg.images.normalise import normalise, tiles
+from llmcfg.images.tokens import Detail, estimate_image_tokens, optimal_detail
+from llmcfg.ocr_modes import DEFAULT_MODES, ocr_messages, vision_messages
+from llmcfg.results import ChatResult, OCRResult, VisionResult
+from llmcfg.schema import OcrMode
+from llmcfg.validation import fallback_chain
+
+__all__ = ["ImageMethods"]
+
+_R = TypeVar("_R", VisionResult, OCRResult)
+
+
+@dataclass(frozen=True)
+class _ImageRequest(Generic[_R]):
+    """An image call ready to send: its messages, and what its result adds to ChatResult."""
+
+    messages: list[Message]
+    result_type: type[_R]
+    extra: dict[str, Any]
+
+    def result(self, answer: ChatResult) -> _R:
+        return self.result_type(**answer.model_dump(), **self.extra)
+
+
+class ImageMethods(CallCore):
+    def vision(
+        self,
+        image: ImageInput,
+        prompt: str,
+        *,
+        quality: str | None = None,
+        model: str | None = None,
+        detail: Detail = "auto",
+        cache: bool | None = None,
+        **params: Any,
+    ) -> VisionResult:
+        """Ask about one image (URL, path, bytes, base64, data: URL or PIL image)."""
+        call = self._start("vision", "vision", quality, model)
+        with self._failing(call):
+            data = self._image_bytes(image)
+            key = self._image_key(call, cache, data, ["vision", prompt, detail], params)
+            hit = self._cached(call, key, VisionResult)
+            if hit is not None:
+                return hit
+            request = self._vision_request(call, data, prompt, detail)
+        return self._remember(key, request.result(self._run(call, request.messages, params)))
+
+    async def avision(
+        self,
+        image: ImageInput,
+        prompt: str,
+        *,
+        quality: str | None = None,
+        model: str | None = None,
+        detail: Detail = "auto",
+        cache: bool | None = None,
+        **params: Any,
+    ) -> VisionResult:
+        """``vision``, awaited; decoding and resizing run off the event loop."""
+        call = self._start("vision", "vision", quality, model)
+        with self._failing(call):
+            data = await self._aimage_bytes(image)
+            key = self._image_key(call, cache, data, ["vision", prompt, detail], params)
+            hit = self._cached(call, key, VisionResult)
+            if hit is not None:
+                return hit
+            request = await asyncio.to_thread(self._vision_request, call, data, prompt, detail)
+        return self._remember(key, request.result(await self._arun(call, request.messages, params)))
+
+    def ocr(
+        self,
+        image: ImageInput,
+        mode: str | None = None,
+        *,
+        quality: str | None = None,
+        model: str | None = None,
+        cache: bool | None = None,
+        **params: Any,
+    ) -> OCRResult:
+        """Read the text of an image with an OCR mode (tiny, small, base, gundam, or your own)."""
+        call = self._start("ocr", "vision", quality or self.config.ocr.quality, model)
+        with self._failing(call):
+            data = self._image_bytes(image)
+            mode_name, ocr_mode = self._ocr_mode(mode)
+            params = self._with_ocr_fallbacks(call, params)
+            key = self._image_key(call, cache, data, ["ocr", mode_name, ocr_mode.model_dump()], params)
+            hit = self._cached(call, key, OCRResult)
+            if hit is not None:
+                return hit
+            request = self._ocr_request(call, data, mode_name, ocr_mode)
+        return self._remember(key, request.result(self._run(call, request.messages, params)))
+
+    async def aocr(
+        self,
+        image: ImageInput,
+        mode: str | None = None,
+        *,
+        quality: str | None = None,
+        model: str | None = None,
+        cache: bool | None = None,
+        **params: Any,
+    ) -> OCRResult:
+        """``ocr``, awaited; decoding, resizing and tiling run off the event loop."""
+        call = self._start("ocr", "vision", quality or self.config.ocr.quality, model)
+        with self._failing(call):
+            data = await self._aimage_bytes(image)
+            mode_name, ocr_mode = self._ocr_mode(mode)
+            params = self._with_ocr_fallbacks(call, params)
+            key = self._image_key(call, cache, data, ["ocr", mode_name, ocr_mode.model_dump()], params)
+            hit = self._cached(call, key, OCRResult)
+            if hit is not None:
+                return hit
+            request = await asyncio.to_thread(self._ocr_request, call, data, mode_name, ocr_mode)
+        return self._remember(key, request.result(await self._arun(call, request.messages, params)))
+
+    def cache_stats(self) -> list[CacheStats]:
+        """Entries, bytes, hits and misses of the image and response caches."""
+        return self.caches.stats()
+
+    @property
+    def fetcher(self) -> ImageFetcher:
+        if self._fetcher is None:
+            self._fetcher = ImageFetcher(**self.config.fetch.model_dump())
+        return self._fetcher
+
+    def _image_bytes(self, image: ImageInput) -> bytes:
+        if is_url(image):
+            return fetch_cached(str(image), self.fetcher, self.caches if self.config.cache.enabled else None)
+        return local_bytes(image)
+
+    async def _aimage_bytes(self, image: ImageInput) -> bytes:
+        if is_url(image):
+            return await afetch_cached(
+                str(image), self.fetcher, self.caches if self.config.cache.enabled else None
+            )
+        return await asyncio.to_thread(local_bytes, image)
+
+    def _require_vision(self, call: Call) -> None:
+        if not call.info.vision and call.info.mode != "ocr":
+            raise CapabilityError(
+                f"alias {call.info.alias!r} ({call.info.litellm_model}) does not accept images; "
+                "pick a vision alias, or set vision: true on it if LiteLLM's table is wrong"
+            )
+
+    def _image_key(
+        self, call: Call, cache: bool | None, data: bytes, recipe: list[Any], params: dict[str, Any]
+    ) -> str | None:
+        """Cache key of an image call. The raw bytes' digest plus the normalisation recipe (model,
+        detail, mode) stands for the normalised image, so a hit skips decoding altogether."""
+        self._require_vision(call)
+        return self._cache_key(call, cache, True, [hashlib.sha256(data).hexdigest(), *recipe], params)
+
+    def _with_ocr_fallbacks(self, call: Call, params: dict[str, Any]) -> dict[str, Any]:
+        """OCR may fall back further than vision: ``ocr.fallback`` extends the alias's chain."""
+        extra = [name for name in self.config.ocr.fallback if name not in self._runtime.plan.unavailable]
+        if not extra or "fallbacks" in params:
+            return params
+        chain = [
+            name
+            for name in fallback_chain(self.config, call.info.alias)
+            if name not in self._runtime.plan.unavailable
+        ]
+        chain += [name for name in extra if name not in chain and name != call.info.alias]
+        return {**params, "fallbacks": [{call.info.alias: chain}]}
+
+    def _ocr_mode(self, name: str | None) -> tuple[str, OcrMode]:
+        modes = self.config.ocr.modes or DEFAULT_MODES
+        chosen = name or self.config.ocr.default_mode
+        if chosen not in modes:
+            raise UnknownAliasError(
+                f"unknown OCR mode {chosen!r}{closest(chosen, list(modes))}; modes: {', '.join(modes)}"
+            )
+        return chosen, modes[chosen]
+
+    def _vision_request(
+        self, call: Call, data: bytes, prompt: str, detail: Detail
+    ) -> _ImageRequest[VisionResult]:
+        max_pixels = self.config.fetch.max_pixels
+        model = call.info.litellm_model
+        probe = decode(data, max_pixels=max_pixels, verify=False)
+        chosen: Detail = optimal_detail(probe.width, probe.height) if detail == "auto" else detail
+        image = normalise(data, model=model, detail=chosen, max_pixels=max_pixels)
+        tokens = estimate_image_tokens(image.width, image.height, detail=chosen, model=model)
+        extra = {"image_tokens": tokens, "image_width": image.width, "image_height": image.height}
+        return _ImageRequest(vision_messages(prompt, image, chosen), VisionResult, extra)
+
+    def _ocr_request(self, call: Call, data: bytes, name: str, mode: OcrMode) -> _ImageRequest[OCRResult]:
+        max_pixels = self.config.fetch.max_pixels
+        model = call.info.litellm_model
+        overview = normalise(
+            data,
+            model=model,
+            detail=mode.detail,
+            max_side=mode.max_side,
+            max_pixels=max_pixels,
+            lossless=True,
+        )
+        parts = tiles(data, tile=mode.tile, max_pixels=max_pixels) if mode.tile else []
+        tokens = sum(
+            estimate_image_tokens(p.width, p.height, detail=mode.detail, model=model)
+            for p in [overview, *parts]
+        )
+        extra = {"mode": name, "pages": 1, "tiles": len(parts), "image_tokens": tokens}
+        return _ImageRequest(ocr_messages(mode, overview, parts), OCRResult, extra)
