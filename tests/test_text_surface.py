@@ -91,6 +91,19 @@ def test_over_long_prompt_moves_to_the_larger_context_alias(tllm: LLM, fake: Fak
     assert (result.alias, result.fallbacks_tried) == ("llama-vision", ("mini",))
 
 
+def test_context_length_error_says_how_long_and_how_much_fits(write_config: Any, fake: FakeProvider) -> None:
+    llm = LLM(use_fake(load_config(write_config(FULL.split("fallbacks_on_context:")[0])), fake))
+    fake.fail(
+        400,
+        model="gpt-4o-mini",
+        message="This model's maximum context length is 128000 tokens. However, your messages resulted in 200000 tokens.",
+        code="context_length_exceeded",
+    )
+    with pytest.raises(llmcfg.ContextLengthError) as caught:
+        llm.chat("long", model="mini")
+    assert (caught.value.tokens, caught.value.max_tokens) == (200000, 128000)
+
+
 def test_content_policy_refusal_does_not_fall_back_by_default(tllm: LLM, fake: FakeProvider) -> None:
     fake.fail(
         400,

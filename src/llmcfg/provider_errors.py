@@ -37,6 +37,8 @@ _BY_NAME: tuple[tuple[str, type[ProviderError]], ...] = (
 )
 _SECRETISH = re.compile(r"(sk-[A-Za-z0-9_\-]{6,}|Bearer\s+\S+|api[_-]?key['\"=:\s]+\S+)", re.IGNORECASE)
 _MAX_DETAIL = 300
+_CONTEXT_LIMIT = re.compile(r"maximum context length is (\d+)")
+_CONTEXT_USED = re.compile(r"resulted in (\d+) tokens|requested (\d+) tokens")
 
 
 def _retry_after(error: BaseException) -> float | None:
@@ -88,4 +90,9 @@ def translate(
     )
     if isinstance(translated, RateLimitError):
         translated.retry_after = _retry_after(error)
+    if isinstance(translated, ContextLengthError):
+        limit = _CONTEXT_LIMIT.search(str(error))
+        used = _CONTEXT_USED.search(str(error))
+        translated.max_tokens = int(limit.group(1)) if limit else None
+        translated.tokens = int(used.group(1)) if used else None
     return translated
