@@ -141,6 +141,33 @@ def _cmd_ocr(args: argparse.Namespace) -> int:
     )
 
 
+def _cmd_imagine(args: argparse.Namespace) -> int:
+    from llmcfg.client import LLM
+
+    llm = LLM(load_config(args.file))
+    result = llm.imagine(
+        args.prompt,
+        quality=args.quality,
+        model=args.model,
+        size=args.size,
+        n=args.n,
+        hd=args.hd,
+        style=args.style,
+    )
+    for line in (
+        [str(p) for p in result.save(args.out)]
+        if args.out
+        else [i.url or "(base64 image)" for i in result.images]
+    ):
+        print(line)
+    print(
+        f"[{result.alias} · {result.model} · {result.count} image(s) {result.size or ''} {result.quality or ''} · "
+        f"{_money(result.cost_usd, 4)} ({result.cost_source}) · {result.latency_ms:.0f} ms]",
+        file=sys.stderr,
+    )
+    return EXIT_OK
+
+
 def _cmd_cache(args: argparse.Namespace) -> int:
     from llmcfg.cache import Caches
 
@@ -204,6 +231,19 @@ def _parser() -> argparse.ArgumentParser:
     ocr.add_argument("--out", help="folder for one .txt (or .md) file per image; default: print")
     ocr.add_argument("--jobs", type=int, default=4, help="images read at once (default 4)")
     ocr.add_argument("--config", dest="file", help=file_help)
+    imagine = command(
+        "imagine", _cmd_imagine, "generate images; prints paths (with --out) or URLs, and the cost"
+    )
+    imagine.add_argument("prompt")
+    which = imagine.add_mutually_exclusive_group()
+    which.add_argument("--quality", choices=("fast", "balanced", "best"))
+    which.add_argument("--model", help="an alias from the config")
+    imagine.add_argument("--size", help="e.g. 1024x1024 (checked against what the model accepts)")
+    imagine.add_argument("--n", type=int, default=1, help="how many images")
+    imagine.add_argument("--hd", action="store_true", help="the model's highest quality")
+    imagine.add_argument("--style", choices=("vivid", "natural"))
+    imagine.add_argument("--out", help="folder to save the images into (named by content hash)")
+    imagine.add_argument("--config", dest="file", help=file_help)
     cache = command("cache", _cmd_cache, "show, clear or prune the image and response caches")
     cache.add_argument("action", choices=("stats", "clear", "prune"))
     cache.add_argument("--config", dest="file", help=file_help)

@@ -11,9 +11,21 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from llmcfg.client import LLM
-    from llmcfg.results import ChatResult, OCRResult, VisionResult
+    from llmcfg.results import ChatResult, ImageResult, OCRResult, VisionResult
 
-__all__ = ["achat", "aocr", "avision", "chat", "default_llm", "ocr", "reset_default", "set_default", "vision"]
+__all__ = [
+    "achat",
+    "aimagine",
+    "aocr",
+    "avision",
+    "chat",
+    "default_llm",
+    "imagine",
+    "ocr",
+    "reset_default",
+    "set_default",
+    "vision",
+]
 
 _lock = threading.Lock()
 _default: LLM | None = None
@@ -70,3 +82,13 @@ def ocr(image: Any, mode: str | None = None, **kwargs: Any) -> OCRResult:
 async def aocr(image: Any, mode: str | None = None, **kwargs: Any) -> OCRResult:
     """``LLM.aocr`` on the default LLM."""
     return await default_llm().aocr(image, mode, **kwargs)
+
+
+def imagine(prompt: str, **kwargs: Any) -> ImageResult:
+    """``LLM.imagine`` on the default LLM."""
+    return default_llm().imagine(prompt, **kwargs)
+
+
+async def aimagine(prompt: str, **kwargs: Any) -> ImageResult:
+    """``LLM.aimagine`` on the default LLM."""
+    return await default_llm().aimagine(prompt, **kwargs)

@@ -1,10 +1,10 @@
-"""The image methods of ``LLM``: vision and OCR, from image intake to the messages sent."""
+"""The image methods of ``LLM``: image generation, vision and OCR."""
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any, Generic, TypeVar
 
 from llmcfg.cache import CacheStats
@@ -14,17 +14,24 @@ from llmcfg.exceptions import (
     CapabilityError,
     UnknownAliasError,
 )
+from llmcfg.image_generation import ImageRequest, caps_for, check_request, image_cost
 from llmcfg.images.decode import decode
 from llmcfg.images.fetch import ImageFetcher
 from llmcfg.images.intake import ImageInput, afetch_cached, fetch_cached, is_url, local_bytes
 from llmcfg.images.normalise import normalise, tiles
 from llmcfg.images.tokens import Detail, estimate_image_tokens, optimal_detail
 from llmcfg.ocr_modes import DEFAULT_MODES, ocr_messages, vision_messages
-from llmcfg.results import ChatResult, OCRResult, VisionResult
+from llmcfg.results import ChatResult, GeneratedImage, ImageResult, OCRResult, VisionResult
 from llmcfg.schema import OcrMode
+from llmcfg.usage import Usage
 from llmcfg.validation import fallback_chain
 
 __all__ = ["ImageMethods"]
+
+
+def _field(item: Any, name: str) -> Any:
+    return item.get(name) if isinstance(item, dict) else getattr(item, name, None)
+
 
 _R = TypeVar("_R", VisionResult, OCRResult)
 
@@ -42,6 +49,146 @@ class _ImageRequest(Generic[_R]):
 
 
 class ImageMethods(CallCore):
+    # -- image generation -------------------------------------------------------------------------
+    def imagine(
+        self,
+        prompt: str,
+        *,
+        quality: str | None = None,
+        model: str | None = None,
+        size: str | None = None,
+        n: int = 1,
+        image_quality: str | None = None,
+        style: str | None = None,
+        hd: bool = False,
+        cache: bool | None = None,
+        **params: Any,
+    ) -> ImageResult:
+        """Generate images with the image preset of ``quality`` (or an alias). ``size``, ``n``,
+        ``image_quality`` (standard/hd, low/medium/high), ``style`` and ``hd`` are checked against
+        what the model accepts before anything is sent. Not cached unless ``cache.images_generated``
+        or ``cache=True``: images are meant to vary."""
+        call = self._start("image", "image", quality, model)
+        with self._failing(call):
+            request, routing = self._image_generation_request(call, prompt, size, n, image_quality, style, hd)
+            key = self._cache_key(call, cache, self.config.cache.images_generated, asdict(request), params)
+            hit = self._cached(call, key, ImageResult)
+            if hit is not None:
+                return self._fetching(hit)
+        try:
+            response = self._runtime.router.image_generation(
+                model=call.info.alias,
+                prompt=prompt,
+                **self._params(call, {**params, **request.params(), **routing}),
+            )
+        except Exception as error:
+            raise self._fail(call, error) from error
+        return self._remember(key, self._finish_image(call, request, response))
+
+    async def aimagine(
+        self,
+        prompt: str,
+        *,
+        quality: str | None = None,
+        model: str | None = None,
+        size: str | None = None,
+        n: int = 1,
+        image_quality: str | None = None,
+        style: str | None = None,
+        hd: bool = False,
+        cache: bool | None = None,
+        **params: Any,
+    ) -> ImageResult:
+        """``imagine``, awaited."""
+        call = self._start("image", "image", quality, model)
+        with self._failing(call):
+            request, routing = self._image_generation_request(call, prompt, size, n, image_quality, style, hd)
+            key = self._cache_key(call, cache, self.config.cache.images_generated, asdict(request), params)
+            hit = self._cached(call, key, ImageResult)
+            if hit is not None:
+                return self._fetching(hit)
+        try:
+            response = await self._runtime.router.aimage_generation(
+                model=call.info.alias,
+                prompt=prompt,
+                **self._params(call, {**params, **request.params(), **routing}),
+            )
+        except Exception as error:
+            raise self._fail(call, error) from error
+        return self._remember(key, self._finish_image(call, request, response))
+
+    def _image_generation_request(
+        self,
+        call: Call,
+        prompt: str,
+        size: str | None,
+        n: int,
+        quality: str | None,
+        style: str | None,
+        hd: bool,
+    ) -> tuple[ImageRequest, dict[str, Any]]:
+        """The checked request, and the fallbacks that accept it too (others are left out)."""
+
+        def checked(alias: str) -> ImageRequest:
+            caps = caps_for(self._describe(alias), self.config.models[alias].image)
+            return check_request(
+                alias, caps, prompt=prompt, size=size, n=n, quality=quality, style=style, hd=hd
+            )
+
+        request = checked(call.info.alias)
+        chain = [
+            a for a in fallback_chain(self.config, call.info.alias) if a not in self._runtime.plan.unavailable
+        ]
+        if not chain:
+            return request, {}
+        fitting = []
+        for alias in chain:
+            try:
+                if checked(alias).params() == request.params():
+                    fitting.append(alias)
+            except CapabilityError:
+                continue
+        if not fitting:
+            return request, {"disable_fallbacks": True}
+        return request, {"fallbacks": [{call.info.alias: fitting}]}
+
+    def _fetching(self, result: ImageResult) -> ImageResult:
+        """The result, able to download its URLs under this config's fetch policy."""
+        result._fetch_settings = self.config.fetch.model_dump()
+        return result
+
+    def _finish_image(self, call: Call, request: ImageRequest, response: Any) -> ImageResult:
+        answered = self._answered_by(response, call)
+        info = call.info if answered == call.info.alias else self._describe(answered)
+        hidden = getattr(response, "_hidden_params", None) or {}
+        images = tuple(
+            GeneratedImage(
+                url=_field(item, "url"),
+                b64_json=_field(item, "b64_json"),
+                revised_prompt=_field(item, "revised_prompt"),
+            )
+            for item in response.data or []
+        )
+        reported = Usage.of(getattr(response, "usage", None)).reported_usd
+        quality = request.quality or caps_for(info, self.config.models[answered].image).default_quality
+        cost = image_cost(info, request.size, quality, len(images), reported, hidden.get("response_cost"))
+        result = ImageResult(
+            images=images,
+            size=request.size,
+            quality=quality,
+            model=str(hidden.get("litellm_model_name") or info.litellm_model),
+            alias=answered,
+            requested=call.requested,
+            fallbacks_tried=self._tried(call, answered),
+            cost_usd=cost.usd,
+            cost_source=cost.source,
+            latency_ms=call.elapsed_ms(),
+            request_id=call.request_id,
+        )
+        self._result_event(call, result, {"images": len(images), "size": request.size, "quality": quality})
+        return self._fetching(result)
+
+    # -- vision and OCR ---------------------------------------------------------------------------
     def vision(
         self,
         image: ImageInput,

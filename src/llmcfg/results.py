@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Generic, TypeVar
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, PrivateAttr
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -91,3 +92,41 @@ class ExtractResult(CallResult, Generic[M]):
     value: M
     attempts: int = 1
     raw_text: str = ""
+
+
+class GeneratedImage(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    url: str | None = None
+    b64_json: str | None = None
+    revised_prompt: str | None = None
+
+
+class ImageResult(CallResult):
+    """Images from ``imagine``. ``save(dir)`` writes them as files named by content hash."""
+
+    images: tuple[GeneratedImage, ...]
+    size: str | None = None
+    quality: str | None = None
+    _fetch_settings: dict[str, Any] = PrivateAttr(default_factory=dict)
+
+    @property
+    def first_url(self) -> str | None:
+        return next((image.url for image in self.images if image.url), None)
+
+    @property
+    def count(self) -> int:
+        return len(self.images)
+
+    def save(self, folder: str | Path) -> list[Path]:
+        """Decode base64 images or download URLs (through the safe fetcher, allowing only each
+        URL's own host); never overwrites a different file. Returns the paths written."""
+        from llmcfg.image_generation import save_images
+        from llmcfg.images.fetch import ImageFetcher
+
+        settings = self._fetch_settings
+
+        def fetcher_for(host: str) -> ImageFetcher:
+            return ImageFetcher(**{**settings, "allowed_domains": [host]})
+
+        return save_images([(image.url, image.b64_json) for image in self.images], folder, fetcher_for)

@@ -18,6 +18,7 @@ __all__ = [
     "CacheConfig",
     "Config",
     "FetchConfig",
+    "ImageCapsConfig",
     "LoggingConfig",
     "ModelAlias",
     "OcrConfig",
@@ -63,6 +64,17 @@ class Price(_Strict):
     )
 
 
+class ImageCapsConfig(_Strict):
+    """What an image model accepts, overriding llmcfg's table (``image_generation.IMAGE_MODELS``)."""
+
+    sizes: list[str] | None = None
+    max_n: int | None = Field(None, ge=1)
+    qualities: list[str] | None = None
+    styles: list[str] | None = None
+    hd_quality: str | None = None
+    default_quality: str | None = None
+
+
 class ModelAlias(_Strict):
     """A name the application uses for one model of one provider."""
 
@@ -74,6 +86,9 @@ class ModelAlias(_Strict):
     mode: Mode | None = Field(None, description="What the model does; read from LiteLLM's table when absent.")
     vision: bool | None = Field(None, description="Accepts images; read from LiteLLM's table when absent.")
     context_window: int | None = Field(None, gt=0, description="Max input tokens, when the table lacks it.")
+    image: ImageCapsConfig | None = Field(
+        None, description="Image models: accepted sizes, n, qualities, styles."
+    )
     cache_prompt: bool = Field(
         False,
         description="Mark the system prompt for provider prompt caching (Anthropic-style cache_control).",

@@ -1,0 +1,228 @@
+"""Image generation: what each model accepts (as data, overridable per alias), checks made before
+any request, the price of what came back, and saving results to files.
+
+Prices, in order of trust: what the provider reported; the alias's ``price.per_image``; the image
+tokens in the response's usage (gpt-image models); LiteLLM's table keyed by quality, size and model
+(``low/1024-x-1024/gpt-image-1``); else unknown, never a silent $0.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from llmcfg.aliases import AliasInfo
+from llmcfg.cost import CallCost
+from llmcfg.exceptions import CapabilityError, NotAnImageError
+from llmcfg.images.decode import sniff
+from llmcfg.prices import price_table
+from llmcfg.schema import ImageCapsConfig
+
+if TYPE_CHECKING:
+    from llmcfg.images.fetch import ImageFetcher
+
+__all__ = [
+    "IMAGE_MODELS",
+    "ImageCaps",
+    "ImageRequest",
+    "caps_for",
+    "check_request",
+    "image_cost",
+    "save_images",
+]
+
+
+@dataclass(frozen=True)
+class ImageCaps:
+    """What an image model accepts. Empty tuples mean: not checked (unknown)."""
+
+    sizes: tuple[str, ...] = ()
+    max_n: int | None = None
+    qualities: tuple[str, ...] = ()
+    styles: tuple[str, ...] = ()
+    hd_quality: str | None = None  # what --hd means for this model
+    default_quality: str | None = None  # what the provider uses when none is sent (for the price)
+
+
+_GPT_IMAGE = ImageCaps(
+    sizes=("1024x1024", "1536x1024", "1024x1536", "auto"),
+    max_n=10,
+    qualities=("low", "medium", "high", "auto"),
+    hd_quality="high",
+)
+IMAGE_MODELS: dict[str, ImageCaps] = {
+    "dall-e-3": ImageCaps(
+        sizes=("1024x1024", "1792x1024", "1024x1792"),
+        max_n=1,
+        qualities=("standard", "hd"),
+        styles=("vivid", "natural"),
+        hd_quality="hd",
+        default_quality="standard",
+    ),
+    "dall-e-2": ImageCaps(
+        sizes=("256x256", "512x512", "1024x1024"),
+        max_n=10,
+        qualities=("standard",),
+        default_quality="standard",
+    ),
+    "gpt-image-1": _GPT_IMAGE,
+    "gpt-image-1-mini": _GPT_IMAGE,
+    "gpt-image-1.5": _GPT_IMAGE,
+}
+
+
+def caps_for(info: AliasInfo, override: ImageCapsConfig | None) -> ImageCaps:
+    caps = IMAGE_MODELS.get(info.litellm_model.rsplit("/", 1)[-1], ImageCaps())
+    if override is None:
+        return caps
+    return ImageCaps(
+        sizes=tuple(override.sizes) if override.sizes is not None else caps.sizes,
+        max_n=override.max_n if override.max_n is not None else caps.max_n,
+        qualities=tuple(override.qualities) if override.qualities is not None else caps.qualities,
+        styles=tuple(override.styles) if override.styles is not None else caps.styles,
+        hd_quality=override.hd_quality or caps.hd_quality,
+        default_quality=override.default_quality or caps.default_quality,
+    )
+
+
+@dataclass(frozen=True)
+class ImageRequest:
+    prompt: str
+    size: str | None
+    n: int
+    quality: str | None
+    style: str | None
+
+    def params(self) -> dict[str, Any]:
+        """Keyword arguments for the Router. LiteLLM's OpenAI image config refuses ``style``; the
+        API takes it, so it travels in ``extra_body``."""
+        params: dict[str, Any] = {"n": self.n}
+        if self.size:
+            params["size"] = self.size
+        if self.quality:
+            params["quality"] = self.quality
+        if self.style:
+            params["extra_body"] = {"style": self.style}
+        return params
+
+
+def _refuse(alias: str, what: str, value: object, accepted: tuple[str, ...] | str) -> CapabilityError:
+    listed = ", ".join(accepted) if isinstance(accepted, tuple) else accepted
+    return CapabilityError(f"alias {alias!r} does not accept {what} {value!r}; it accepts: {listed}")
+
+
+def check_request(
+    alias: str,
+    caps: ImageCaps,
+    *,
+    prompt: str,
+    size: str | None,
+    n: int,
+    quality: str | None,
+    style: str | None,
+    hd: bool,
+) -> ImageRequest:
+    """The request made concrete for this model (its default size filled in; quality is left to the
+    provider when not given, so fallbacks with other quality names can still take it), or
+    CapabilityError naming what the model accepts."""
+    if not prompt.strip():
+        raise CapabilityError("an image prompt cannot be empty")
+    if hd:
+        if caps.hd_quality is None:
+            raise _refuse(alias, "quality", "hd", caps.qualities or "no quality setting")
+        if quality is not None and quality != caps.hd_quality:
+            raise CapabilityError(f"pass either hd=True or quality={quality!r}, not both")
+        quality = caps.hd_quality
+    size = size or (caps.sizes[0] if caps.sizes else None)
+    if caps.sizes and size not in caps.sizes:
+        raise _refuse(alias, "size", size, caps.sizes)
+    if n < 1 or (caps.max_n is not None and n > caps.max_n):
+        raise _refuse(alias, "n", n, f"1 to {caps.max_n}" if caps.max_n else "n >= 1")
+    if quality is not None and caps.qualities and quality not in caps.qualities:
+        raise _refuse(alias, "quality", quality, caps.qualities)
+    if style is not None and (caps.sizes or caps.qualities) and style not in caps.styles:
+        raise _refuse(alias, "style", style, caps.styles or "no style setting")
+    return ImageRequest(prompt, size, n, quality, style)
+
+
+def _table_price(model: str, size: str | None, quality: str | None, count: int) -> float | None:
+    if not size or "x" not in size:
+        return None
+    table = price_table()
+    provider, _, bare = model.partition("/")
+    dashed = size.replace("x", "-x-")
+    keys = [f"{quality}/{dashed}/{bare}", f"{provider}/{quality}/{dashed}/{bare}"] if quality else []
+    keys += [f"{dashed}/{bare}", f"standard/{dashed}/{bare}"]
+    for key in keys:
+        entry = table.get(key)
+        if not isinstance(entry, dict):
+            continue
+        if isinstance(entry.get("input_cost_per_image"), (int, float)):
+            return float(entry["input_cost_per_image"]) * count
+        if isinstance(entry.get("input_cost_per_pixel"), (int, float)):
+            width, height = (int(side) for side in size.split("x"))
+            return float(entry["input_cost_per_pixel"]) * width * height * count
+    return None
+
+
+def image_cost(
+    info: AliasInfo,
+    size: str | None,
+    quality: str | None,
+    count: int,
+    reported: float | None,
+    usage_usd: float | None,
+) -> CallCost:
+    """``quality`` is the one in effect: the requested one, else the model's default."""
+    if reported is not None and info.reports_cost:
+        return CallCost(reported, "provider")
+    if info.price_source == "override" and info.per_image is not None:
+        return CallCost(info.per_image * count, "override")
+    if usage_usd:  # token-priced (gpt-image): LiteLLM priced the usage the provider reported
+        return CallCost(float(usage_usd), "table")
+    table = _table_price(info.litellm_model, size, quality, count)
+    if table is not None:
+        return CallCost(table, "table")
+    return CallCost(None, "unknown")
+
+
+def _unique_path(folder: Path, data: bytes) -> Path:
+    kind = sniff(data[:16])
+    if kind is None:
+        raise NotAnImageError("the generated image is not a PNG, JPEG, WEBP or GIF")
+    digest = hashlib.sha256(data).hexdigest()
+    path = folder / f"{digest[:16]}.{'jpg' if kind == 'jpeg' else kind}"
+    number = 1
+    while path.exists() and path.read_bytes() != data:  # same name, other bytes: never overwrite
+        number += 1
+        path = folder / f"{digest[:16]}-{number}.{'jpg' if kind == 'jpeg' else kind}"
+    return path
+
+
+def save_images(
+    images: list[tuple[str | None, str | None]], folder: str | Path, fetcher_for: Any
+) -> list[Path]:
+    """Write each (url, b64_json) image into ``folder``, named by content hash; returns the paths.
+    URLs are downloaded through the safe fetcher, which allows just that URL's host."""
+    target = Path(folder)
+    target.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for url, b64 in images:
+        if b64:
+            data = base64.b64decode(b64)
+        elif url:
+            fetcher: ImageFetcher = fetcher_for(urlsplit(url).hostname or "")
+            data = fetcher.fetch(url).data
+        else:
+            continue
+        path = _unique_path(target, data)
+        if not path.exists():
+            temporary = path.with_suffix(path.suffix + ".part")
+            temporary.write_bytes(data)
+            temporary.replace(path)  # whole file or none
+        paths.append(path)
+    return paths
