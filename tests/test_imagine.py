@@ -54,7 +54,7 @@ def test_each_quality_maps_to_its_alias(
     assert (result.alias, result.requested, result.count) == (alias, f"image/{quality}", 1)
     assert fake.requests[-1].endpoint == "images"
     assert fake.requests[-1].model == model
-    assert result.first_url is not None
+    assert result.images[0].url or result.images[0].b64_json
 
 
 def test_fallback_on_500(illm: LLM, fake: FakeProvider, events: list[dict[str, Any]]) -> None:
@@ -138,6 +138,11 @@ def test_url_and_base64_results_save_as_real_pngs(illm: LLM, fake: FakeProvider,
     assert all(Image.open(p).format == "PNG" for p in paths)
     assert len({p.name for p in paths}) == 2  # named by content: two different images
     assert len(fake.gets) == 2
+    by_b64 = illm.imagine("y", model="gpt-image")
+    assert by_b64.images[0].b64_json is not None
+    assert by_b64.first_url is None
+    [from_b64] = by_b64.save(tmp_path / "out")
+    assert Image.open(from_b64).format == "PNG"
     fake_b64 = base64.b64encode(Path(paths[0]).read_bytes()).decode()
     result = llmcfg.ImageResult(
         images=(llmcfg.GeneratedImage(b64_json=fake_b64),), model="m", alias="a", requested="a"

@@ -478,12 +478,13 @@ def _embedding_body(request: RecordedRequest) -> dict[str, Any]:
 
 
 def _image_body(request: RecordedRequest, base_url: str) -> dict[str, Any]:
+    """URLs to PNGs the fake serves, or base64 when asked (and for gpt-image, which only does that)."""
     count = int(request.body.get("n") or 1)
     name = _request_id(request)
     items: list[dict[str, Any]] = []
     for index in range(count):
         file_name = f"{name}-{index}.png"
-        if request.body.get("response_format") == "b64_json":
+        if request.body.get("response_format") == "b64_json" or request.model.startswith("gpt-image"):
             items.append(
                 {
                     "b64_json": base64.b64encode(_png_for(file_name)).decode(),
