@@ -10,18 +10,22 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
 from llmcfg.aliases import AliasInfo, describe
+from llmcfg.budget.estimate import chat_estimate
+from llmcfg.budget.guard import BudgetGuard, Clock, Reservation
+from llmcfg.budget.stores import BudgetStore
 from llmcfg.cache import Caches, response_key
 from llmcfg.config import closest, load_config
 from llmcfg.cost import CallCost, token_cost
 from llmcfg.events import CostLog, emit
 from llmcfg.exceptions import (
+    BudgetExceededError,
     CapabilityError,
     LLMCfgError,
     ProviderError,
@@ -33,6 +37,7 @@ from llmcfg.results import CallResult, ChatResult
 from llmcfg.routing import REQUEST_ID_KEY, RouterRuntime, attempts
 from llmcfg.schema import QUALITIES, Config
 from llmcfg.usage import Usage, tool_calls
+from llmcfg.usage_stats import UsageStats
 from llmcfg.validation import fallback_chain
 
 __all__ = ["Call", "CallCore", "Message", "build_messages"]
@@ -60,6 +65,9 @@ class Call:
     info: AliasInfo
     request_id: str
     started: float
+    preset: str | None = None  # the preset kind ("text") when asked by quality
+    quality: str | None = None
+    downgraded_from: str | None = None  # set when a budget moved the call to a cheaper alias
 
     def elapsed_ms(self) -> float:
         return round((time.perf_counter() - self.started) * 1000, 3)
@@ -77,8 +85,13 @@ def build_messages(prompt: str | None, messages: list[Message] | None, system: s
 class CallCore:
     """State and steps every call shares. ``LLM`` adds the public methods on top."""
 
-    def __init__(self, config: Config) -> None:
+    def __init__(
+        self, config: Config, *, clock: Clock | None = None, budget_store: BudgetStore | None = None
+    ) -> None:
+        """``clock`` (returning aware datetimes) and ``budget_store`` replace the real ones, e.g. in tests."""
         self.config = config
+        self.budget = BudgetGuard(config, clock=clock, store=budget_store)
+        self.stats = UsageStats()
         self._runtime = RouterRuntime(config)
         self._aliases: dict[str, AliasInfo] = {}
         self._caches: Caches | None = None
@@ -142,7 +155,81 @@ class CallCore:
             )
             raise
         self._runtime.router  # noqa: B018 - built (once) before the clock starts: latency is the call's
-        return Call(kind, requested, info, request_id, time.perf_counter())
+        by_preset = model is None
+        return Call(
+            kind,
+            requested,
+            info,
+            request_id,
+            time.perf_counter(),
+            preset_kind if by_preset else None,
+            (quality or "balanced") if by_preset else None,
+        )
+
+    # -- budgets ----------------------------------------------------------------------------------
+    def _reserve(self, call: Call, estimate_for: Callable[[AliasInfo], float]) -> Reservation | None:
+        """Reserve the worst case (the alias or any of its fallbacks) before sending; on a refusal,
+        downgrade to the next cheaper option that fits when ``budgets.on_exceed`` says so."""
+        if not self.budget.active:
+            return None
+
+        def worst(alias: str) -> float:
+            chain = [alias, *fallback_chain(self.config, alias)]
+            usable = [a for a in chain if a not in self._runtime.plan.unavailable]
+            return max(estimate_for(self._describe(a)) for a in usable)
+
+        estimate = worst(call.info.alias)
+        try:
+            return self.budget.reserve(call.info.alias, call.kind, estimate)
+        except BudgetExceededError as refused:
+            if self.config.budgets.on_exceed == "downgrade":
+                for alias in self._cheaper_options(call):
+                    cheaper = worst(alias)
+                    if cheaper >= estimate:
+                        continue
+                    try:
+                        reservation = self.budget.reserve(alias, call.kind, cheaper)
+                    except BudgetExceededError:
+                        continue
+                    call.downgraded_from, call.info = call.info.alias, self._describe(alias)
+                    return reservation
+            raise refused
+
+    def _cheaper_options(self, call: Call) -> list[str]:
+        """The lower qualities of the same preset (next one first), else the alias's fallbacks."""
+        options: list[str | None]
+        if call.preset is not None and call.quality in QUALITIES:
+            presets = getattr(self.config.presets, call.preset, None)
+            lower = QUALITIES[: QUALITIES.index(call.quality)][::-1]
+            options = [getattr(presets, q, None) for q in lower] if presets is not None else []
+        else:
+            options = list(fallback_chain(self.config, call.info.alias))
+        seen: list[str] = []
+        for alias in options:
+            if (
+                alias
+                and alias != call.info.alias
+                and alias not in seen
+                and alias not in self._runtime.plan.unavailable
+            ):
+                seen.append(alias)
+        return seen
+
+    def _settle(self, reservation: Reservation | None, result: CallResult) -> None:
+        if reservation is not None:
+            self.budget.settle(reservation, result.cost_usd or 0.0)
+
+    def _release(self, reservation: Reservation | None) -> None:
+        if reservation is not None:
+            self.budget.release(reservation)
+
+    def usage_stats(self) -> dict[str, Any]:
+        """Requests, errors, tokens, cost and cache hit rate: total and by model, alias and kind."""
+        return self.stats.snapshot()
+
+    def spend(self) -> dict[str, dict[str, float | None]]:
+        """Spent, reserved and limit of today's and this month's budget windows."""
+        return self.budget.spend() if self.budget.active else {}
 
     @property
     def caches(self) -> Caches:
@@ -187,23 +274,37 @@ class CallCore:
             self.caches.put_response(key, result.model_dump(mode="json"))
         return result
 
-    def _run(self, call: Call, body: list[Message], params: dict[str, Any]) -> ChatResult:
+    def _run(
+        self, call: Call, body: list[Message], params: dict[str, Any], image_tokens: int = 0
+    ) -> ChatResult:
+        reservation = None
         try:
+            reservation = self._reserve(call, lambda info: chat_estimate(info, body, params, image_tokens))
             response = self._runtime.router.completion(
                 model=call.info.alias, messages=body, **self._params(call, params)
             )
         except Exception as error:
+            self._release(reservation)
             raise self._fail(call, error) from error
-        return self._finish_chat(call, response)
+        result = self._finish_chat(call, response)
+        self._settle(reservation, result)
+        return result
 
-    async def _arun(self, call: Call, body: list[Message], params: dict[str, Any]) -> ChatResult:
+    async def _arun(
+        self, call: Call, body: list[Message], params: dict[str, Any], image_tokens: int = 0
+    ) -> ChatResult:
+        reservation = None
         try:
+            reservation = self._reserve(call, lambda info: chat_estimate(info, body, params, image_tokens))
             response = await self._runtime.router.acompletion(
                 model=call.info.alias, messages=body, **self._params(call, params)
             )
         except Exception as error:
+            self._release(reservation)
             raise self._fail(call, error) from error
-        return self._finish_chat(call, response)
+        result = self._finish_chat(call, response)
+        self._settle(reservation, result)
+        return result
 
     @contextmanager
     def _failing(self, call: Call) -> Iterator[None]:
@@ -268,6 +369,7 @@ class CallCore:
             cost_source=cost.source,
             latency_ms=call.elapsed_ms(),
             request_id=call.request_id,
+            downgraded_from=call.downgraded_from,
             finish_reason=getattr(choice, "finish_reason", None),
             tool_calls=tool_calls(choice.message),
             cached_tokens=usage.cached_in,
@@ -298,6 +400,7 @@ class CallCore:
                     for name in ("cached_tokens", "reasoning_tokens")
                     if getattr(result, name, 0)
                 },
+                **({"downgraded_from": result.downgraded_from} if result.downgraded_from else {}),
                 **(extra or {}),
             },
         )
@@ -305,6 +408,8 @@ class CallCore:
     def _fail(self, call: Call, error: Exception) -> LLMCfgError:
         failed = attempts.pop(call.request_id)
         tried = (call.info.alias, *(g for g in failed if g != call.info.alias))
+        if isinstance(error, BudgetExceededError):
+            tried = ()  # blocked before anything was sent
         translated = (
             error
             if isinstance(error, LLMCfgError)
@@ -360,11 +465,16 @@ class CallCore:
             "cached": cached,
             "saved_usd": saved_usd,
             "latency_ms": round((time.perf_counter() - started) * 1000, 3),
-            "status": "ok" if error is None else "error",
+            "status": "ok"
+            if error is None
+            else "blocked"
+            if isinstance(error, BudgetExceededError)
+            else "error",
             "error": type(error).__name__ if error is not None else None,
             "fallbacks_tried": fallbacks_tried or [],
         }
-        if error is not None and isinstance(error, ProviderError):
+        if error is not None and isinstance(error, (ProviderError, BudgetExceededError)):
             fields["error_message"] = str(error)
         fields.update(extra or {})
         emit(fields, self._cost_log)
+        self.stats.add(fields)

@@ -7,6 +7,7 @@ import hashlib
 from dataclasses import asdict, dataclass
 from typing import Any, Generic, TypeVar
 
+from llmcfg.budget.estimate import image_estimate
 from llmcfg.cache import CacheStats
 from llmcfg.calls import Call, CallCore, Message
 from llmcfg.config import closest
@@ -75,15 +76,22 @@ class ImageMethods(CallCore):
             hit = self._cached(call, key, ImageResult)
             if hit is not None:
                 return self._fetching(hit)
+        reservation = None
         try:
+            reservation = self._reserve(
+                call, lambda info: image_estimate(info, request.size, request.quality, request.n)
+            )
             response = self._runtime.router.image_generation(
                 model=call.info.alias,
                 prompt=prompt,
                 **self._params(call, {**params, **request.params(), **routing}),
             )
         except Exception as error:
+            self._release(reservation)
             raise self._fail(call, error) from error
-        return self._remember(key, self._finish_image(call, request, response))
+        result = self._finish_image(call, request, response)
+        self._settle(reservation, result)
+        return self._remember(key, result)
 
     async def aimagine(
         self,
@@ -107,15 +115,22 @@ class ImageMethods(CallCore):
             hit = self._cached(call, key, ImageResult)
             if hit is not None:
                 return self._fetching(hit)
+        reservation = None
         try:
+            reservation = self._reserve(
+                call, lambda info: image_estimate(info, request.size, request.quality, request.n)
+            )
             response = await self._runtime.router.aimage_generation(
                 model=call.info.alias,
                 prompt=prompt,
                 **self._params(call, {**params, **request.params(), **routing}),
             )
         except Exception as error:
+            self._release(reservation)
             raise self._fail(call, error) from error
-        return self._remember(key, self._finish_image(call, request, response))
+        result = self._finish_image(call, request, response)
+        self._settle(reservation, result)
+        return self._remember(key, result)
 
     def _image_generation_request(
         self,
@@ -184,6 +199,7 @@ class ImageMethods(CallCore):
             cost_source=cost.source,
             latency_ms=call.elapsed_ms(),
             request_id=call.request_id,
+            downgraded_from=call.downgraded_from,
         )
         self._result_event(call, result, {"images": len(images), "size": request.size, "quality": quality})
         return self._fetching(result)
@@ -209,7 +225,9 @@ class ImageMethods(CallCore):
             if hit is not None:
                 return hit
             request = self._vision_request(call, data, prompt, detail)
-        return self._remember(key, request.result(self._run(call, request.messages, params)))
+        return self._remember(
+            key, request.result(self._run(call, request.messages, params, request.extra["image_tokens"]))
+        )
 
     async def avision(
         self,
@@ -231,7 +249,10 @@ class ImageMethods(CallCore):
             if hit is not None:
                 return hit
             request = await asyncio.to_thread(self._vision_request, call, data, prompt, detail)
-        return self._remember(key, request.result(await self._arun(call, request.messages, params)))
+        return self._remember(
+            key,
+            request.result(await self._arun(call, request.messages, params, request.extra["image_tokens"])),
+        )
 
     def ocr(
         self,
@@ -254,7 +275,9 @@ class ImageMethods(CallCore):
             if hit is not None:
                 return hit
             request = self._ocr_request(call, data, mode_name, ocr_mode)
-        return self._remember(key, request.result(self._run(call, request.messages, params)))
+        return self._remember(
+            key, request.result(self._run(call, request.messages, params, request.extra["image_tokens"]))
+        )
 
     async def aocr(
         self,
@@ -277,7 +300,10 @@ class ImageMethods(CallCore):
             if hit is not None:
                 return hit
             request = await asyncio.to_thread(self._ocr_request, call, data, mode_name, ocr_mode)
-        return self._remember(key, request.result(await self._arun(call, request.messages, params)))
+        return self._remember(
+            key,
+            request.result(await self._arun(call, request.messages, params, request.extra["image_tokens"])),
+        )
 
     def cache_stats(self) -> list[CacheStats]:
         """Entries, bytes, hits and misses of the image and response caches."""

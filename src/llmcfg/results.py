@@ -48,6 +48,7 @@ class CallResult(BaseModel):
     saved_usd: float = 0.0  # on a cache hit: what the call cost when it was made
     latency_ms: float = 0.0
     request_id: str = ""
+    downgraded_from: str | None = None  # the alias a budget moved this call away from
 
 
 class ChatResult(CallResult):

@@ -170,6 +170,9 @@ class BudgetConfig(_Strict):
     per_alias: dict[str, WindowLimits] = Field(default_factory=dict)
     per_kind: dict[CallKind, WindowLimits] = Field(default_factory=dict)
     on_exceed: Literal["block", "downgrade"] = "block"
+    reservation_ttl_s: float = Field(
+        900.0, gt=0, description="A reservation left by a crashed process stops counting after this, seconds."
+    )
 
 
 class CacheConfig(_Strict):

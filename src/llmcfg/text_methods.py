@@ -7,11 +7,14 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
+from llmcfg.budget.estimate import chat_estimate, embed_estimate
+from llmcfg.budget.guard import Reservation
 from llmcfg.calls import Call, CallCore, Message, build_messages
 from llmcfg.config import closest
 from llmcfg.cost import CallCost
 from llmcfg.counting import count_tokens
 from llmcfg.exceptions import (
+    LLMCfgError,
     StructuredOutputError,
     UnknownAliasError,
 )
@@ -119,11 +122,22 @@ class TextMethods(CallCore):
         body = build_messages(prompt, messages, system)
         call = self._start("chat", "text", quality, model)
         kwargs = self._params(call, {**params, "stream": True, "stream_options": {"include_usage": True}})
-        return ChatStream(
-            lambda: self._runtime.router.completion(model=call.info.alias, messages=body, **kwargs),
-            lambda state, abandoned: self._finish_stream(call, body, state, abandoned),
-            lambda error: self._fail(call, error),
-        )
+        held: list[Reservation | None] = []
+
+        def open_stream() -> Any:
+            held.append(self._reserve(call, lambda info: chat_estimate(info, body, params)))
+            return self._runtime.router.completion(model=call.info.alias, messages=body, **kwargs)
+
+        def finish(state: StreamState, abandoned: bool) -> ChatResult:
+            result = self._finish_stream(call, body, state, abandoned)
+            self._settle(held[0] if held else None, result)
+            return result
+
+        def fail(error: Exception) -> LLMCfgError:
+            self._release(held[0] if held else None)
+            return self._fail(call, error)
+
+        return ChatStream(open_stream, finish, fail)
 
     def astream(
         self,
@@ -139,11 +153,22 @@ class TextMethods(CallCore):
         body = build_messages(prompt, messages, system)
         call = self._start("chat", "text", quality, model)
         kwargs = self._params(call, {**params, "stream": True, "stream_options": {"include_usage": True}})
-        return AsyncChatStream(
-            lambda: self._runtime.router.acompletion(model=call.info.alias, messages=body, **kwargs),
-            lambda state, abandoned: self._finish_stream(call, body, state, abandoned),
-            lambda error: self._fail(call, error),
-        )
+        held: list[Reservation | None] = []
+
+        async def open_stream() -> Any:
+            held.append(self._reserve(call, lambda info: chat_estimate(info, body, params)))
+            return await self._runtime.router.acompletion(model=call.info.alias, messages=body, **kwargs)
+
+        def finish(state: StreamState, abandoned: bool) -> ChatResult:
+            result = self._finish_stream(call, body, state, abandoned)
+            self._settle(held[0] if held else None, result)
+            return result
+
+        def fail(error: Exception) -> LLMCfgError:
+            self._release(held[0] if held else None)
+            return self._fail(call, error)
+
+        return AsyncChatStream(open_stream, finish, fail)
 
     def embed(
         self,
@@ -161,13 +186,18 @@ class TextMethods(CallCore):
         hit = self._cached(call, key, EmbedResult)
         if hit is not None:
             return hit
+        reservation = None
         try:
+            reservation = self._reserve(call, lambda info: embed_estimate(info, inputs))
             response = self._runtime.router.embedding(
                 model=call.info.alias, input=inputs, **self._params(call, params)
             )
         except Exception as error:
+            self._release(reservation)
             raise self._fail(call, error) from error
-        return self._remember(key, self._finish_embed(call, response))
+        result = self._finish_embed(call, response)
+        self._settle(reservation, result)
+        return self._remember(key, result)
 
     async def aembed(
         self,
@@ -185,13 +215,18 @@ class TextMethods(CallCore):
         hit = self._cached(call, key, EmbedResult)
         if hit is not None:
             return hit
+        reservation = None
         try:
+            reservation = self._reserve(call, lambda info: embed_estimate(info, inputs))
             response = await self._runtime.router.aembedding(
                 model=call.info.alias, input=inputs, **self._params(call, params)
             )
         except Exception as error:
+            self._release(reservation)
             raise self._fail(call, error) from error
-        return self._remember(key, self._finish_embed(call, response))
+        result = self._finish_embed(call, response)
+        self._settle(reservation, result)
+        return self._remember(key, result)
 
     def extract(
         self,
@@ -353,6 +388,7 @@ class TextMethods(CallCore):
             cost_source=cost.source,
             latency_ms=call.elapsed_ms(),
             request_id=call.request_id,
+            downgraded_from=call.downgraded_from,
             finish_reason="abandoned" if abandoned else "stop",
             cached_tokens=usage.cached_in,
             reasoning_tokens=usage.reasoning,
@@ -380,6 +416,7 @@ class TextMethods(CallCore):
             cost_source=cost.source,
             latency_ms=call.elapsed_ms(),
             request_id=call.request_id,
+            downgraded_from=call.downgraded_from,
         )
         self._result_event(call, result)
         return result
