@@ -386,8 +386,8 @@ class CallCore:
             info,
             call.request_id,
             call.started,
-            tokens_in=result.tokens_in,
-            tokens_out=result.tokens_out,
+            tokens_in=0 if result.cached else result.tokens_in,  # a hit consumed no tokens
+            tokens_out=0 if result.cached else result.tokens_out,
             cost_usd=result.cost_usd,
             cost_source=result.cost_source,
             fallbacks_tried=list(result.fallbacks_tried),

@@ -1,0 +1,120 @@
+"""One suite, both stores: reservations are atomic, settle/release keep the ledger right, and a
+crashed process's reservation expires."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from llmcfg.budget.redis_store import RedisStore
+from llmcfg.budget.stores import BudgetStore, LocalStore
+from tests.redis_server import redis_server
+
+
+@pytest.fixture(scope="module")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    with redis_server(tmp_path_factory.mktemp("redis")) as url:
+        yield url
+
+
+def open_store(kind: str, where: str) -> BudgetStore:
+    return (
+        LocalStore(where) if kind == "local" else RedisStore(where, prefix="test")
+    )  # the db is flushed per test
+
+
+@pytest.fixture(params=["local", "redis"])
+def store_at(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[str, str]]:
+    if request.param == "local":
+        yield "local", str(tmp_path / "budget")
+    else:
+        url = request.getfixturevalue("redis_url")
+        import redis
+
+        redis.Redis.from_url(url).flushdb()
+        yield "redis", url
+
+
+NOW = 1_800_000_000.0
+WINDOWS = ["total:day:d", "alias=a:day:d"]
+
+
+def test_reserve_refuses_past_the_limit_and_counts_reservations(store_at: tuple[str, str]) -> None:
+    store = open_store(*store_at)
+    assert store.reserve("r1", WINDOWS, {"total:day:d": 1.0}, 0.6, NOW, 60) is None
+    refusal = store.reserve("r2", WINDOWS, {"total:day:d": 1.0}, 0.6, NOW, 60)
+    assert refusal is not None
+    assert (refusal.window, refusal.limit, refusal.used) == ("total:day:d", 1.0, pytest.approx(0.6))
+    assert store.totals(WINDOWS, NOW) == {
+        "total:day:d": (0.0, pytest.approx(0.6)),
+        "alias=a:day:d": (0.0, pytest.approx(0.6)),
+    }
+
+
+def test_settle_records_the_actual_and_release_frees(store_at: tuple[str, str]) -> None:
+    store = open_store(*store_at)
+    store.reserve("r1", WINDOWS, {"total:day:d": 1.0}, 0.6, NOW, 60)
+    store.settle("r1", WINDOWS, 0.25)
+    store.reserve("r2", WINDOWS, {"total:day:d": 1.0}, 0.7, NOW, 60)
+    store.release("r2")
+    assert store.totals(WINDOWS, NOW)["total:day:d"] == (pytest.approx(0.25), 0.0)
+    assert (
+        store.reserve("r3", WINDOWS, {"total:day:d": 1.0}, 0.75, NOW, 60) is None
+    )  # 0.25 + 0.75 fits exactly
+
+
+def test_settle_after_expiry_is_still_recorded(store_at: tuple[str, str]) -> None:
+    store = open_store(*store_at)
+    store.reserve("r1", WINDOWS, {}, 0.5, NOW, 1)
+    store.settle("r1", WINDOWS, 0.4)
+    assert store.totals(WINDOWS, NOW + 100)["total:day:d"] == (pytest.approx(0.4), 0.0)
+
+
+def _reserve_and_hang(kind: str, where: str, ready: multiprocessing.synchronize.Event) -> None:  # type: ignore[name-defined]
+    store = open_store(kind, where)
+    store.reserve("orphan", WINDOWS, {"total:day:d": 1.0}, 0.9, NOW, 30)
+    ready.set()
+    time.sleep(60)
+
+
+def test_a_killed_process_reservation_expires(store_at: tuple[str, str]) -> None:
+    context = multiprocessing.get_context("spawn")
+    ready = context.Event()
+    child = context.Process(target=_reserve_and_hang, args=(*store_at, ready))
+    child.start()
+    assert ready.wait(60)
+    os.kill(child.pid or 0, signal.SIGKILL)
+    child.join()
+    store = open_store(*store_at)
+    assert store.reserve("mine", WINDOWS, {"total:day:d": 1.0}, 0.5, NOW + 10, 30) is not None  # still held
+    assert store.reserve("mine", WINDOWS, {"total:day:d": 1.0}, 0.5, NOW + 31, 30) is None  # expired: freed
+
+
+def _hammer(kind: str, where: str, count: int, results: multiprocessing.Queue) -> None:  # type: ignore[type-arg]
+    store = open_store(kind, where)
+    granted = 0
+    for index in range(count):
+        if store.reserve(f"{os.getpid()}-{index}", WINDOWS, {"total:day:d": 1.0}, 0.01, NOW, 60) is None:
+            store.settle(f"{os.getpid()}-{index}", WINDOWS, 0.01)
+            granted += 1
+    results.put(granted)
+
+
+def test_reservations_are_atomic_across_processes(store_at: tuple[str, str]) -> None:
+    context = multiprocessing.get_context("spawn")
+    results = context.Queue()
+    workers = [context.Process(target=_hammer, args=(*store_at, 60, results)) for _ in range(4)]
+    for worker in workers:
+        worker.start()
+    granted = sum(results.get(timeout=120) for _ in workers)
+    for worker in workers:
+        worker.join()
+    spent = open_store(*store_at).totals(WINDOWS, NOW)["total:day:d"][0]
+    assert granted == 100  # 240 asked, exactly the limit's worth granted
+    assert spent == pytest.approx(1.0)

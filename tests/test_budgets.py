@@ -1,0 +1,195 @@
+"""Budgets through the real call path: limits, rollover in the configured time zone (clock injected),
+downgrade, events, and the concurrency guarantee with several processes on both stores."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import multiprocessing
+from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import llmcfg
+from llmcfg import LLM, BudgetExceededError, load_config
+from llmcfg.testing import FakeProvider
+from tests.redis_server import redis_server
+
+CONFIG = """
+providers:
+  openai: {{api_key: "${{OPENAI_API_KEY:-k}}", api_base: "{base}"}}
+models:
+  mini: {{model: openai/gpt-4o-mini}}
+  gpt4o: {{model: openai/gpt-4o}}
+  embed: {{model: openai/text-embedding-3-small}}
+presets:
+  text: {{fast: mini, balanced: mini, best: gpt4o}}
+router: {{num_retries: 0, timeout_s: 10}}
+logging: {{cost_log: costs.jsonl}}
+cache: {{dir: cache}}
+budgets:
+{budgets}
+"""
+
+
+def write(tmp_path: Path, fake: FakeProvider, budgets: str) -> Path:
+    path = tmp_path / "llm_config.yaml"
+    path.write_text(CONFIG.format(base=fake.base_url, budgets=budgets))
+    return path
+
+
+class Clock:
+    def __init__(self, when: datetime) -> None:
+        self.when = when
+
+    def __call__(self) -> datetime:
+        return self.when
+
+
+def events(path: Path) -> list[dict[str, Any]]:
+    log = path.parent / "costs.jsonl"
+    return [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
+
+
+# cost of one mini call answered with tokens_in=1, tokens_out=50; its estimate is a little higher
+CALL_USD = 1 * 0.15e-6 + 50 * 0.6e-6
+
+
+def test_per_request_limit_blocks_before_sending(tmp_path: Path, fake: FakeProvider) -> None:
+    path = write(tmp_path, fake, "  per_request_usd: 0.0001")
+    llm = LLM(load_config(path))
+    with pytest.raises(BudgetExceededError) as caught:
+        llm.chat("hi", model="gpt4o")  # max output 16384 tokens x $10/M: far over
+    assert caught.value.limit_name == "per_request_usd"
+    assert caught.value.estimate_usd > 0.0001
+    assert fake.requests == []
+    [event] = events(path)
+    assert (event["status"], event["error"], event["fallbacks_tried"]) == (
+        "blocked",
+        "BudgetExceededError",
+        [],
+    )
+    assert llm.chat("hi", model="mini", max_tokens=50).text == "ok"  # a bounded call fits
+
+
+def test_daily_limit_rolls_over_at_local_midnight(tmp_path: Path, fake: FakeProvider) -> None:
+    fake.reply("ok", tokens_in=1, tokens_out=50)
+    path = write(tmp_path, fake, "  timezone: America/New_York\n  daily_usd: 0.00005\n  monthly_usd: 0.0001")
+    clock = Clock(datetime(2026, 11, 25, 4, 30, tzinfo=timezone.utc))  # 23:30 on the 24th in New York
+    llm = LLM(load_config(path), clock=clock)
+    llm.chat("hi", model="mini", max_tokens=50)
+    with pytest.raises(BudgetExceededError) as caught:
+        llm.chat("hi", model="mini", max_tokens=50)
+    assert caught.value.limit_name == "daily_usd"
+    assert caught.value.spent_usd == pytest.approx(CALL_USD)
+    clock.when += timedelta(hours=1)  # 00:30 on the 25th in New York: a new day, the same month
+    llm.chat("hi", model="mini", max_tokens=50)
+    with pytest.raises(BudgetExceededError) as monthly:
+        llm.chat("hi", model="mini", max_tokens=50)
+    assert monthly.value.limit_name in ("daily_usd", "monthly_usd")
+    clock.when = datetime(2026, 12, 1, 5, 30, tzinfo=timezone.utc)  # 00:30 on 1 December in New York
+    llm.chat("hi", model="mini", max_tokens=50)
+    spend = llm.spend()
+    assert spend["total:day:2026-12-01"]["spent_usd"] == pytest.approx(CALL_USD)
+    assert spend["total:month:2026-12"]["limit_usd"] == 0.0001
+    assert len(fake.requests) == 3
+
+
+def test_per_alias_and_per_kind_limits(tmp_path: Path, fake: FakeProvider) -> None:
+    path = write(
+        tmp_path, fake, "  per_alias: {mini: {daily_usd: 0.0}}\n  per_kind: {embed: {daily_usd: 0.0}}"
+    )
+    llm = LLM(load_config(path))
+    with pytest.raises(BudgetExceededError, match=r"per_alias\.mini\.daily_usd"):
+        llm.chat("hi", model="mini", max_tokens=5)
+    with pytest.raises(BudgetExceededError, match=r"per_kind\.embed\.daily_usd"):
+        llm.embed("hi", model="embed")
+    assert llm.chat("hi", model="gpt4o", max_tokens=5).text == "ok"
+    assert len(fake.requests) == 1
+
+
+def test_downgrade_picks_the_cheaper_option_and_says_so(tmp_path: Path, fake: FakeProvider) -> None:
+    path = write(tmp_path, fake, "  daily_usd: 0.001\n  on_exceed: downgrade")
+    llm = LLM(load_config(path))
+    result = llm.chat("hi", quality="best", max_tokens=200)  # gpt4o: ~$0.002 worst case; mini: ~$0.0001
+    assert (result.alias, result.downgraded_from, result.requested) == ("mini", "gpt4o", "text/best")
+    assert fake.requests[-1].model == "gpt-4o-mini"
+    [event] = events(path)
+    assert (event["alias"], event["downgraded_from"]) == ("mini", "gpt4o")
+
+
+def test_usage_stats_and_spend(tmp_path: Path, fake: FakeProvider) -> None:
+    fake.reply("ok", tokens_in=1, tokens_out=50)
+    path = write(tmp_path, fake, "  daily_usd: 1.0")
+    llm = LLM(load_config(path))
+    llm.chat("hi", model="mini", max_tokens=50)
+    llm.chat("hi", model="mini", max_tokens=50, cache=True)
+    llm.chat("hi", model="mini", max_tokens=50, cache=True)
+    stats = llm.usage_stats()
+    assert stats["total"]["requests"] == 3
+    assert stats["alias"]["mini"]["tokens_out"] == 100
+    assert stats["total"]["cache_hits"] == 1
+    assert stats["total"]["cache_hit_rate"] == pytest.approx(1 / 3)
+    today = next(key for key in llm.spend() if key.startswith("total:day:"))
+    assert llm.spend()[today]["spent_usd"] == pytest.approx(2 * CALL_USD)
+
+
+# -- the guarantee: N processes x M concurrent calls against a small limit -------------------------------
+def _worker(config_path: str, calls: int, results: Any) -> None:
+    from tests.netguard import install
+
+    install()  # this process may only talk to loopback too
+
+    async def main() -> tuple[int, int]:
+        llm = llmcfg.LLM.from_yaml(config_path)
+        outcomes = await asyncio.gather(
+            *(llm.achat("hi", model="mini", max_tokens=50) for _ in range(calls)), return_exceptions=True
+        )
+        unexpected = [
+            o for o in outcomes if isinstance(o, Exception) and not isinstance(o, BudgetExceededError)
+        ]
+        assert not unexpected, unexpected
+        blocked = sum(isinstance(o, BudgetExceededError) for o in outcomes)
+        return calls - blocked, blocked
+
+    results.put(asyncio.run(main()))
+
+
+@pytest.fixture(params=["local", "redis"])
+def store_settings(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if request.param == "local":
+        yield "  store: local"
+        return
+    with redis_server(tmp_path) as url:
+        yield f"  store: redis\n  redis_url: {url}"
+
+
+def test_spend_never_exceeds_the_limit_and_every_sent_call_is_recorded(
+    tmp_path: Path, fake: FakeProvider, store_settings: str
+) -> None:
+    fake.reply("ok", tokens_in=1, tokens_out=50)
+    limit = 50 * CALL_USD * 1.02  # about half of the 100 calls
+    path = write(tmp_path, fake, f"{store_settings}\n  daily_usd: {limit!r}")
+    context = multiprocessing.get_context("spawn")
+    results = context.Queue()
+    workers = [context.Process(target=_worker, args=(str(path), 25, results)) for _ in range(4)]
+    for worker in workers:
+        worker.start()
+    outcomes = [results.get(timeout=300) for _ in workers]
+    for worker in workers:
+        worker.join(timeout=60)
+    sent, blocked = sum(o[0] for o in outcomes), sum(o[1] for o in outcomes)
+    logged = events(path)
+    ok = [e for e in logged if e["status"] == "ok"]
+    assert sent + blocked == 100
+    assert 30 <= sent <= 50, (sent, blocked)
+    assert len(fake.requests) == sent == len(ok)  # every call that was sent is in the ledger
+    assert sum(e["status"] == "blocked" for e in logged) == blocked
+    settled = LLM(load_config(path)).spend()
+    day = next(key for key in settled if key.startswith("total:day:"))
+    assert settled[day]["spent_usd"] == pytest.approx(sum(e["cost_usd"] for e in ok))
+    assert settled[day]["spent_usd"] <= limit
+    assert settled[day]["reserved_usd"] == 0
