@@ -1,7 +1,7 @@
 """``llmcfg``: validate, plan, schema, chat. Thin: parse, call the library, print.
 
 Any ``LLMCfgError`` becomes one clear line on stderr and exit code 2, never a traceback. Commands
-that do not call a model (validate, plan, schema) never import litellm.
+that do not call a model (validate, plan, schema, costs, cache) never import litellm.
 """
 
 from __future__ import annotations
@@ -168,6 +168,70 @@ def _cmd_imagine(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_costs(args: argparse.Namespace) -> int:
+    from llmcfg.costs_report import parse_since, report_file
+
+    log = args.log
+    if log is None:
+        config = load_config(args.file)
+        if not config.logging.cost_log:
+            print(f"error: {config.source} sets no logging.cost_log; pass --log FILE", file=sys.stderr)
+            return EXIT_ERROR
+        log = config.resolve_path(config.logging.cost_log)
+    try:
+        since = parse_since(args.since) if args.since else None
+        result = report_file(log, by=args.by, since=since)
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_ERROR
+    except OSError as error:
+        print(f"error: cannot read {log}: {error.strerror}", file=sys.stderr)
+        return EXIT_ERROR
+    if args.json:
+        print(json.dumps(result.as_dict(), indent=2))
+        return EXIT_OK
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"llm costs by {args.by}: {log}", show_footer=True)
+    headers = ("requests", "tokens in", "tokens out", "cost", "avg cost", "cache hits", "errors")
+    total = result.total
+    footers = (
+        f"{total.requests:,}",
+        f"{total.tokens_in:,}",
+        f"{total.tokens_out:,}",
+        _money(total.cost_usd, 4),
+        _money(total.average_cost_usd, 6),
+        f"{total.cache_hit_rate:.0%}",
+        f"{total.errors + total.blocked:,}",
+    )
+    table.add_column(args.by, footer="total")
+    for header, footer in zip(headers, footers, strict=True):
+        table.add_column(header, footer=footer, justify="right")
+    for key, row in sorted(result.rows.items(), key=lambda item: -item[1].cost_usd):
+        table.add_row(
+            key,
+            f"{row.requests:,}",
+            f"{row.tokens_in:,}",
+            f"{row.tokens_out:,}",
+            _money(row.cost_usd, 4),
+            _money(row.average_cost_usd, 6),
+            f"{row.cache_hit_rate:.0%}",
+            f"{row.errors + row.blocked:,}",
+        )
+    Console(width=max(120, Console().width)).print(table)
+    notes = []
+    if total.saved_usd:
+        notes.append(f"saved by the cache: {_money(total.saved_usd, 4)}")
+    if total.unpriced:
+        notes.append(f"{total.unpriced:,} calls had no known price")
+    if result.corrupt:
+        notes.append(f"{result.corrupt:,} corrupt lines skipped")
+    if notes:
+        print("; ".join(notes))
+    return EXIT_OK
+
+
 def _cmd_cache(args: argparse.Namespace) -> int:
     from llmcfg.cache import Caches
 
@@ -244,6 +308,12 @@ def _parser() -> argparse.ArgumentParser:
     imagine.add_argument("--style", choices=("vivid", "natural"))
     imagine.add_argument("--out", help="folder to save the images into (named by content hash)")
     imagine.add_argument("--config", dest="file", help=file_help)
+    costs = command("costs", _cmd_costs, "report spend from the JSONL cost log")
+    costs.add_argument("--log", help="the JSONL file (default: logging.cost_log of the config)")
+    costs.add_argument("--since", help="7d, 12h, 30m, or a date such as 2026-11-01")
+    costs.add_argument("--by", choices=("model", "alias", "kind", "day"), default="model")
+    costs.add_argument("--json", action="store_true", help="machine-readable output")
+    costs.add_argument("--config", dest="file", help=file_help)
     cache = command("cache", _cmd_cache, "show, clear or prune the image and response caches")
     cache.add_argument("action", choices=("stats", "clear", "prune"))
     cache.add_argument("--config", dest="file", help=file_help)

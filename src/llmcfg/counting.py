@@ -9,10 +9,18 @@ from llmcfg.routing import import_litellm
 
 __all__ = ["count_tokens"]
 
+_litellm: Any = None
+
+
+def _load() -> Any:
+    global _litellm
+    _litellm = import_litellm()
+    return _litellm
+
 
 def count_tokens(text_or_messages: str | Sequence[dict[str, Any]], *, model: str = "gpt-4o") -> int:
     """Tokens of a text or a message list for ``model`` (a LiteLLM model string)."""
-    litellm = import_litellm()
+    litellm = _litellm or _load()
     if isinstance(text_or_messages, str):
         return int(litellm.token_counter(model=model, text=text_or_messages))
     return int(litellm.token_counter(model=model, messages=list(text_or_messages)))

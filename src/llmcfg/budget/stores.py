@@ -1,17 +1,19 @@
 """Budget stores: one interface, atomic reserve/settle/release.
 
-``LocalStore`` keeps the ledger in SQLite through diskcache; ``transact`` takes SQLite's write lock
-(BEGIN IMMEDIATE), so a check-and-reserve is atomic across every process on the machine. Reservations
-carry an expiry, so one left by a crashed process stops counting after ``ttl_s``.
+``LocalStore`` keeps the ledger in SQLite (the embedded database diskcache also uses) under
+``cache.dir``; ``RedisStore`` in Redis. Reservations carry an expiry, so one left by a crashed process
+stops counting after ``ttl_s``.
 """
 
 from __future__ import annotations
 
 import os
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Protocol
-
-import diskcache
+from typing import Protocol
 
 __all__ = ["BudgetStore", "LocalStore", "Refusal"]
 
@@ -51,20 +53,40 @@ class BudgetStore(Protocol):
     def close(self) -> None: ...
 
 
-def _live(reservations: dict[str, Any], now: float) -> dict[str, Any]:
-    return {rid: entry for rid, entry in reservations.items() if entry["expires"] > now}
-
-
-def _reserved_in(reservations: dict[str, Any], window: str) -> float:
-    return float(sum(entry["amount"] for entry in reservations.values() if window in entry["windows"]))
-
-
 class LocalStore:
-    """The ledger in ``directory`` (SQLite via diskcache), safe across processes on one machine."""
+    """The ledger in ``directory``/budget.sqlite3, safe across processes on one machine.
+
+    Plain SQLite (WAL): a reservation is one ``BEGIN IMMEDIATE`` transaction, which takes the
+    database's write lock, so check-and-reserve cannot interleave with another process's.
+    """
 
     def __init__(self, directory: str) -> None:
         os.makedirs(directory, exist_ok=True)
-        self._cache = diskcache.Cache(directory, timeout=60)
+        self.path = os.path.join(directory, "budget.sqlite3")
+        self._lock = threading.Lock()
+        self._connection: sqlite3.Connection | None = None
+        self._pid = 0
+
+    def _db(self) -> sqlite3.Connection:
+        if self._connection is None or self._pid != os.getpid():  # never share a connection with a fork
+            connection = sqlite3.connect(self.path, timeout=60, isolation_level=None, check_same_thread=False)
+            connection.execute("PRAGMA journal_mode=WAL")
+            connection.execute("PRAGMA synchronous=NORMAL")
+            connection.executescript(_SCHEMA)
+            self._connection, self._pid = connection, os.getpid()
+        return self._connection
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            db = self._db()
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                yield db
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
 
     def reserve(
         self,
@@ -75,38 +97,56 @@ class LocalStore:
         now: float,
         ttl_s: float,
     ) -> Refusal | None:
-        with self._cache.transact(retry=True):
-            reservations = _live(self._cache.get("reservations", {}), now)
+        with self._transaction() as db:
+            db.execute("DELETE FROM held WHERE expires <= ?", (now,))
             for window, limit in limits.items():
-                used = float(self._cache.get(("spent", window), 0.0)) + _reserved_in(reservations, window)
+                used = db.execute(_USED, (window, window)).fetchone()[0]
                 if used + amount > limit + _EPSILON:
-                    self._cache.set("reservations", reservations, retry=True)
-                    return Refusal(window, limit, used)
-            reservations[reservation_id] = {"windows": windows, "amount": amount, "expires": now + ttl_s}
-            self._cache.set("reservations", reservations, retry=True)
+                    return Refusal(window, limit, float(used))
+            db.executemany(
+                "INSERT OR REPLACE INTO held VALUES (?, ?, ?, ?)",
+                [(reservation_id, window, amount, now + ttl_s) for window in windows],
+            )
         return None
 
     def settle(self, reservation_id: str, windows: list[str], actual: float) -> None:
-        with self._cache.transact(retry=True):
-            reservations = self._cache.get("reservations", {})
-            reservations.pop(reservation_id, None)
-            self._cache.set("reservations", reservations, retry=True)
-            for window in windows:
-                self._cache.set(
-                    ("spent", window), float(self._cache.get(("spent", window), 0.0)) + actual, retry=True
-                )
+        with self._transaction() as db:
+            db.execute("DELETE FROM held WHERE id = ?", (reservation_id,))
+            db.executemany(
+                "INSERT INTO spent VALUES (?, ?) ON CONFLICT(window) DO UPDATE SET usd = usd + excluded.usd",
+                [(window, actual) for window in windows],
+            )
 
     def release(self, reservation_id: str) -> None:
-        with self._cache.transact(retry=True):
-            reservations = self._cache.get("reservations", {})
-            if reservations.pop(reservation_id, None) is not None:
-                self._cache.set("reservations", reservations, retry=True)
+        with self._transaction() as db:
+            db.execute("DELETE FROM held WHERE id = ?", (reservation_id,))
 
     def totals(self, windows: list[str], now: float) -> dict[str, tuple[float, float]]:
-        reservations = _live(self._cache.get("reservations", {}), now)
-        return {
-            w: (float(self._cache.get(("spent", w), 0.0)), _reserved_in(reservations, w)) for w in windows
-        }
+        with self._lock:
+            db = self._db()
+            result = {}
+            for window in windows:
+                spent = db.execute("SELECT usd FROM spent WHERE window = ?", (window,)).fetchone()
+                held = db.execute(
+                    "SELECT COALESCE(SUM(amount), 0) FROM held WHERE window = ? AND expires > ?",
+                    (window, now),
+                ).fetchone()
+                result[window] = (float(spent[0]) if spent else 0.0, float(held[0]))
+            return result
 
     def close(self) -> None:
-        self._cache.close()
+        with self._lock:
+            if self._connection is not None:
+                self._connection.close()
+                self._connection = None
+
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS spent (window TEXT PRIMARY KEY, usd REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS held (id TEXT, window TEXT, amount REAL, expires REAL, PRIMARY KEY (id, window));
+CREATE INDEX IF NOT EXISTS held_by_window ON held (window);
+"""
+_USED = """
+SELECT COALESCE((SELECT usd FROM spent WHERE window = ?), 0)
+     + COALESCE((SELECT SUM(amount) FROM held WHERE window = ?), 0)
+"""
