@@ -27,7 +27,9 @@ from llmcfg.events import CostLog, emit
 from llmcfg.exceptions import (
     BudgetExceededError,
     CapabilityError,
+    CredentialError,
     LLMCfgError,
+    MissingDependencyError,
     ProviderError,
     UnknownAliasError,
 )
@@ -68,6 +70,7 @@ class Call:
     preset: str | None = None  # the preset kind ("text") when asked by quality
     quality: str | None = None
     downgraded_from: str | None = None  # set when a budget moved the call to a cheaper alias
+    skipped: tuple[str, ...] = ()  # aliases passed over before sending (OCR without a key or extra)
 
     def elapsed_ms(self) -> float:
         return round((time.perf_counter() - self.started) * 1000, 3)
@@ -113,6 +116,14 @@ class CallCore:
     def __repr__(self) -> str:
         return f"LLM(config={self.config.source!r}, aliases={list(self.config.models)})"
 
+    def _preset_alias(self, kind: str, quality: str) -> str | None:
+        """The alias of a preset; OCR uses ``ocr.presets`` first, then the vision presets."""
+        if kind == "ocr":
+            own = getattr(self.config.ocr.presets, quality, None) if self.config.ocr.presets else None
+            return own or self._preset_alias("vision", quality)
+        presets = getattr(self.config.presets, kind, None)
+        return getattr(presets, quality, None) if presets is not None else None
+
     def resolve(self, kind: str, *, quality: str | None = None, model: str | None = None) -> tuple[str, str]:
         """(alias, what was requested) for an explicit alias or a kind's quality preset."""
         if model is not None:
@@ -124,13 +135,30 @@ class CallCore:
             raise UnknownAliasError(
                 f"unknown quality {quality!r}{closest(quality, QUALITIES)}; use fast, balanced or best"
             )
-        presets = getattr(self.config.presets, kind, None)
-        alias = getattr(presets, quality, None) if presets is not None else None
+        alias = self._preset_alias(kind, quality)
         if alias is None:
             raise UnknownAliasError(
                 f"no preset presets.{kind}.{quality} in the config; add it or pass model="
             )
         return alias, f"{kind}/{quality}"
+
+    def _ocr_chain(self, alias: str) -> list[str]:
+        """What may read a page instead of ``alias``: its fallbacks, then ``ocr.fallback``."""
+        chain = fallback_chain(self.config, alias)
+        return [*chain, *(a for a in self.config.ocr.fallback if a not in chain and a != alias)]
+
+    def _available_substitute(self, kind: str, alias: str) -> str | None:
+        """For OCR, the first alias of the chain that can run when ``alias`` cannot (no key, no
+        extra): OCR degrades to the free local engine instead of failing."""
+        if kind != "ocr":
+            return None
+        for candidate in self._ocr_chain(alias):
+            try:
+                self._runtime.ensure_available(candidate)
+            except (CredentialError, MissingDependencyError):
+                continue
+            return candidate
+        return None
 
     def _start(self, kind: str, preset_kind: str, quality: str | None, model: str | None) -> Call:
         started = time.perf_counter()
@@ -143,7 +171,14 @@ class CallCore:
                     f"alias {alias!r} ({info.litellm_model}) has mode {info.mode}; {kind} needs "
                     f"{' or '.join(_MODES_FOR[kind])} (set mode: on the alias if LiteLLM's table is wrong)"
                 )
-            self._runtime.ensure_available(alias)
+            skipped: tuple[str, ...] = ()
+            try:
+                self._runtime.ensure_available(alias)
+            except (CredentialError, MissingDependencyError):
+                substitute = self._available_substitute(kind, alias)
+                if substitute is None:
+                    raise
+                skipped, alias, info = (alias,), substitute, self._describe(substitute)
         except LLMCfgError as error:
             self._event(
                 kind,
@@ -164,6 +199,7 @@ class CallCore:
             time.perf_counter(),
             preset_kind if by_preset else None,
             (quality or "balanced") if by_preset else None,
+            skipped=skipped,
         )
 
     # -- budgets ----------------------------------------------------------------------------------
@@ -182,7 +218,7 @@ class CallCore:
         try:
             return self.budget.reserve(call.info.alias, call.kind, estimate)
         except BudgetExceededError as refused:
-            if self.config.budgets.on_exceed == "downgrade":
+            if self.config.budgets.on_exceed == "downgrade" or call.kind == "ocr":
                 for alias in self._cheaper_options(call):
                     cheaper = worst(alias)
                     if cheaper >= estimate:
@@ -196,14 +232,17 @@ class CallCore:
             raise refused
 
     def _cheaper_options(self, call: Call) -> list[str]:
-        """The lower qualities of the same preset (next one first), else the alias's fallbacks."""
-        options: list[str | None]
-        if call.preset is not None and call.quality in QUALITIES:
-            presets = getattr(self.config.presets, call.preset, None)
-            lower = QUALITIES[: QUALITIES.index(call.quality)][::-1]
-            options = [getattr(presets, q, None) for q in lower] if presets is not None else []
-        else:
-            options = list(fallback_chain(self.config, call.info.alias))
+        """Where a refused call may go: with ``on_exceed: downgrade``, the lower qualities of the same
+        preset (next one first), else the alias's fallbacks; for OCR always ``ocr.fallback`` too."""
+        options: list[str | None] = []
+        if self.config.budgets.on_exceed == "downgrade":
+            if call.preset is not None and call.quality in QUALITIES:
+                lower = QUALITIES[: QUALITIES.index(call.quality)][::-1]
+                options = [self._preset_alias(call.preset, quality) for quality in lower]
+            else:
+                options = list(fallback_chain(self.config, call.info.alias))
+        if call.kind == "ocr":
+            options += self.config.ocr.fallback
         seen: list[str] = []
         for alias in options:
             if (
@@ -331,11 +370,14 @@ class CallCore:
         return alias if alias in self.config.models else call.info.alias
 
     def _tried(self, call: Call, answered: str | None) -> tuple[str, ...]:
-        failed = [group for group in attempts.pop(call.request_id) if group != answered]
-        if answered is not None and answered != call.info.alias and not failed:
+        failed = [*call.skipped, *(group for group in attempts.pop(call.request_id) if group != answered)]
+        if answered is not None and answered != call.info.alias and len(failed) == len(call.skipped):
             # The failure callback may not have run yet: infer from the configured order.
             chain = [call.info.alias, *fallback_chain(self.config, call.info.alias)]
-            failed = chain[: chain.index(answered)] if answered in chain else [call.info.alias]
+            failed = [
+                *call.skipped,
+                *(chain[: chain.index(answered)] if answered in chain else [call.info.alias]),
+            ]
         return tuple(failed)
 
     @staticmethod

@@ -14,7 +14,9 @@ from typing import Any
 
 from llmcfg import envrefs
 from llmcfg.aliases import litellm_model
-from llmcfg.exceptions import CredentialError
+from llmcfg.exceptions import CredentialError, LLMCfgError, MissingDependencyError
+from llmcfg.ocr_engine import EXTRA_HINT as OCR_EXTRA_HINT
+from llmcfg.ocr_engine import available as ocr_engine_installed
 from llmcfg.schema import Config
 
 __all__ = ["PROMPT_CACHE_MARKERS", "RouterPlan", "compile_router", "deployments_for"]
@@ -29,7 +31,7 @@ class RouterPlan:
     """What to build the Router with, and which aliases cannot be used (and why)."""
 
     arguments: dict[str, Any]
-    unavailable: dict[str, CredentialError] = field(default_factory=dict)
+    unavailable: dict[str, LLMCfgError] = field(default_factory=dict)
 
 
 def deployments_for(config: Config, alias: str, environ: Mapping[str, str]) -> list[dict[str, Any]]:
@@ -70,12 +72,18 @@ def compile_router(config: Config, environ: Mapping[str, str] | None = None) -> 
     """Router keyword arguments for every alias whose credentials resolve now."""
     env = os.environ if environ is None else environ
     model_list: list[dict[str, Any]] = []
-    unavailable: dict[str, CredentialError] = {}
+    unavailable: dict[str, LLMCfgError] = {}
     for alias in config.models:
         try:
             model_list.extend(deployments_for(config, alias, env))
         except CredentialError as error:
             unavailable[alias] = error
+        if (
+            alias not in unavailable
+            and config.models[alias].model.startswith("rapidocr/")
+            and not ocr_engine_installed()
+        ):
+            unavailable[alias] = MissingDependencyError(alias, OCR_EXTRA_HINT)
 
     def usable(chains: dict[str, list[str]]) -> list[dict[str, list[str]]]:
         return [

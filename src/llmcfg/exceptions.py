@@ -3,6 +3,7 @@
     LLMCfgError
     ├── ConfigError                 the YAML is broken, invalid or inconsistent (file:line, dotted path)
     ├── CredentialError             an alias needs an environment variable that is not set
+    ├── MissingDependencyError      an alias needs an optional extra that is not installed
     ├── UnknownAliasError           a call named an alias or quality that the config does not have
     ├── CapabilityError             the chosen model cannot do the job (no vision, not an image model)
     ├── BudgetExceededError         a limit would be passed by this call; nothing was sent
@@ -43,6 +44,7 @@ __all__ = [
     "ImageTooLargeError",
     "InvalidRequestError",
     "LLMCfgError",
+    "MissingDependencyError",
     "NotAnImageError",
     "ProviderError",
     "ProviderTimeoutError",
@@ -106,6 +108,14 @@ class CredentialError(LLMCfgError):
         super().__init__(
             f"environment variable {variable} is not set; {user}{via} needs it. Set it and retry."
         )
+
+
+class MissingDependencyError(LLMCfgError):
+    """An alias needs an optional extra (e.g. the offline OCR engine) that is not installed."""
+
+    def __init__(self, alias: str, hint: str) -> None:
+        self.alias = alias
+        super().__init__(f"alias {alias!r}: {hint}")
 
 
 class UnknownAliasError(LLMCfgError):

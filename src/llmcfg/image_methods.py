@@ -21,6 +21,7 @@ from llmcfg.images.fetch import ImageFetcher
 from llmcfg.images.intake import ImageInput, afetch_cached, fetch_cached, is_url, local_bytes
 from llmcfg.images.normalise import normalise, tiles
 from llmcfg.images.tokens import Detail, estimate_image_tokens, optimal_detail
+from llmcfg.ocr_engine import OCR_METADATA_KEY
 from llmcfg.ocr_modes import DEFAULT_MODES, ocr_messages, vision_messages
 from llmcfg.results import ChatResult, GeneratedImage, ImageResult, OCRResult, VisionResult
 from llmcfg.schema import OcrMode
@@ -44,6 +45,12 @@ class _ImageRequest(Generic[_R]):
     messages: list[Message]
     result_type: type[_R]
     extra: dict[str, Any]
+    metadata: dict[str, Any] | None = None  # what the offline OCR engine needs to know (llmcfg_ocr)
+
+    def params(self, params: dict[str, Any]) -> dict[str, Any]:
+        if not self.metadata:
+            return params
+        return {**params, "metadata": {**(params.get("metadata") or {}), **self.metadata}}
 
     def result(self, answer: ChatResult) -> _R:
         return self.result_type(**answer.model_dump(), **self.extra)
@@ -226,7 +233,10 @@ class ImageMethods(CallCore):
                 return hit
             request = self._vision_request(call, data, prompt, detail)
         return self._remember(
-            key, request.result(self._run(call, request.messages, params, request.extra["image_tokens"]))
+            key,
+            request.result(
+                self._run(call, request.messages, request.params(params), request.extra["image_tokens"])
+            ),
         )
 
     async def avision(
@@ -251,7 +261,11 @@ class ImageMethods(CallCore):
             request = await asyncio.to_thread(self._vision_request, call, data, prompt, detail)
         return self._remember(
             key,
-            request.result(await self._arun(call, request.messages, params, request.extra["image_tokens"])),
+            request.result(
+                await self._arun(
+                    call, request.messages, request.params(params), request.extra["image_tokens"]
+                )
+            ),
         )
 
     def ocr(
@@ -265,7 +279,7 @@ class ImageMethods(CallCore):
         **params: Any,
     ) -> OCRResult:
         """Read the text of an image with an OCR mode (tiny, small, base, gundam, or your own)."""
-        call = self._start("ocr", "vision", quality or self.config.ocr.quality, model)
+        call = self._start("ocr", "ocr", quality or self.config.ocr.quality, model)
         with self._failing(call):
             data = self._image_bytes(image)
             mode_name, ocr_mode = self._ocr_mode(mode)
@@ -276,7 +290,10 @@ class ImageMethods(CallCore):
                 return hit
             request = self._ocr_request(call, data, mode_name, ocr_mode)
         return self._remember(
-            key, request.result(self._run(call, request.messages, params, request.extra["image_tokens"]))
+            key,
+            request.result(
+                self._run(call, request.messages, request.params(params), request.extra["image_tokens"])
+            ),
         )
 
     async def aocr(
@@ -290,7 +307,7 @@ class ImageMethods(CallCore):
         **params: Any,
     ) -> OCRResult:
         """``ocr``, awaited; decoding, resizing and tiling run off the event loop."""
-        call = self._start("ocr", "vision", quality or self.config.ocr.quality, model)
+        call = self._start("ocr", "ocr", quality or self.config.ocr.quality, model)
         with self._failing(call):
             data = await self._aimage_bytes(image)
             mode_name, ocr_mode = self._ocr_mode(mode)
@@ -302,7 +319,11 @@ class ImageMethods(CallCore):
             request = await asyncio.to_thread(self._ocr_request, call, data, mode_name, ocr_mode)
         return self._remember(
             key,
-            request.result(await self._arun(call, request.messages, params, request.extra["image_tokens"])),
+            request.result(
+                await self._arun(
+                    call, request.messages, request.params(params), request.extra["image_tokens"]
+                )
+            ),
         )
 
     def cache_stats(self) -> list[CacheStats]:
@@ -393,4 +414,12 @@ class ImageMethods(CallCore):
             for p in [overview, *parts]
         )
         extra = {"mode": name, "pages": 1, "tiles": len(parts), "image_tokens": tokens}
-        return _ImageRequest(ocr_messages(mode, overview, parts), OCRResult, extra)
+        engine_hints = {
+            "mode": name,
+            "paragraphs": mode.tile is not None or "markdown" in mode.prompt.lower(),
+            "tiles": [list(part.box) for part in parts if part.box],
+            "page": [overview.source_width, overview.source_height],
+        }
+        return _ImageRequest(
+            ocr_messages(mode, overview, parts), OCRResult, extra, {OCR_METADATA_KEY: engine_hints}
+        )

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from llmcfg import envrefs
 from llmcfg.aliases import describe
 from llmcfg.schema import Config
-from llmcfg.validation import fallback_chain
+from llmcfg.validation import CUSTOM_PROVIDERS, fallback_chain
 
 __all__ = ["PlanRow", "credential_warnings", "key_status", "plan_rows"]
 
@@ -36,6 +36,10 @@ def _keys(config: Config, provider: str) -> list[str]:
 
 
 def key_status(config: Config, provider: str) -> str:
+    if provider in CUSTOM_PROVIDERS and provider not in config.providers:
+        from llmcfg.ocr_engine import available
+
+        return "offline" if available() else "offline: pip install 'llmcfg[ocr-local]'"
     keys = _keys(config, provider)
     if not keys:
         return "none"

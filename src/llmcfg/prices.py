@@ -13,7 +13,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-__all__ = ["ModelFacts", "known_providers", "lookup"]
+__all__ = ["BUILTIN_MODELS", "ModelFacts", "known_providers", "lookup"]
 
 _PRICE_FILE = "model_prices_and_context_window_backup.json"
 _PROVIDER_FILE = "provider_endpoints_support_backup.json"
@@ -91,8 +91,22 @@ def _facts(key: str, entry: dict[str, Any]) -> ModelFacts:
     )
 
 
+# Models llmcfg itself serves (the offline OCR engine): free, local, OCR only.
+BUILTIN_MODELS: dict[str, dict[str, Any]] = {
+    "rapidocr/ppocr": {
+        "mode": "ocr",
+        "input_cost_per_token": 0.0,
+        "output_cost_per_token": 0.0,
+        "supports_vision": True,
+        "litellm_provider": "rapidocr",
+    },
+}
+
+
 def lookup(litellm_model: str) -> ModelFacts | None:
     """Facts for ``provider/model`` as LiteLLM spells it; tried with and without the provider prefix."""
+    if litellm_model in BUILTIN_MODELS:
+        return _facts(litellm_model, BUILTIN_MODELS[litellm_model])
     table = price_table()
     provider, _, bare = litellm_model.partition("/")
     for key in (litellm_model, bare):

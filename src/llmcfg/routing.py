@@ -30,6 +30,7 @@ def import_litellm() -> ModuleType:
     import litellm
 
     litellm.suppress_debug_info = True
+    _register_offline_ocr(litellm)
     # Token counting must not download tokenizers from a hub: tiktoken's bundled files serve all.
     litellm.disable_hf_tokenizer_download = True
     if not os.environ.get("LITELLM_LOG"):  # llmcfg reports failures itself, as typed errors and events
@@ -37,6 +38,17 @@ def import_litellm() -> ModuleType:
             logging.getLogger(name).setLevel(logging.CRITICAL)
     _install_tracker(litellm)
     return litellm
+
+
+def _register_offline_ocr(litellm: Any) -> None:
+    """Make ``rapidocr/...`` a LiteLLM provider (the engine itself loads on its first page)."""
+    from llmcfg.ocr_provider import PROVIDER, RapidOCRProvider
+
+    if not any(entry.get("provider") == PROVIDER for entry in litellm.custom_provider_map):
+        litellm.custom_provider_map = [
+            *litellm.custom_provider_map,
+            {"provider": PROVIDER, "custom_handler": RapidOCRProvider()},
+        ]
 
 
 class _Attempts:

@@ -148,7 +148,10 @@ class OcrMode(_Strict):
 
 class OcrConfig(_Strict):
     default_mode: str = "base"
-    quality: Quality = Field("balanced", description="Which vision preset OCR uses unless overridden.")
+    quality: Quality = Field("balanced", description="Which quality OCR uses unless the call says.")
+    presets: QualityPresets | None = Field(
+        None, description="OCR's own quality → alias (e.g. fast: local-ocr); missing ones use presets.vision."
+    )
     modes: dict[str, OcrMode] = Field(default_factory=dict)
     fallback: list[str] = Field(
         default_factory=list, description="Aliases tried after the vision preset fails."

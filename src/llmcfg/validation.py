@@ -101,7 +101,7 @@ def check(config: Config, positions: Positions) -> list[ConfigIssue]:
 
     for alias, entry in config.models.items():
         prefix = entry.model.partition("/")[0]
-        if prefix not in config.providers:
+        if prefix not in config.providers and prefix not in CUSTOM_PROVIDERS:
             flag(
                 f"models.{alias}.model",
                 f"unknown provider {prefix!r}{closest(prefix, list(config.providers))}; "
@@ -130,6 +130,10 @@ def check(config: Config, positions: Positions) -> list[ConfigIssue]:
         )
     for index, name in enumerate(config.ocr.fallback):
         alias_ref(f"ocr.fallback.{index}", name)
+    for quality in QUALITIES:
+        preset = getattr(config.ocr.presets, quality) if config.ocr.presets else None
+        if preset is not None:
+            alias_ref(f"ocr.presets.{quality}", preset)
     for name in config.budgets.per_alias:
         alias_ref(f"budgets.per_alias.{name}", name)
 

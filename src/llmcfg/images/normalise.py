@@ -39,6 +39,7 @@ class PreparedImage:
     height: int
     source_width: int
     source_height: int
+    box: tuple[int, int, int, int] | None = None  # for a tile: left, top, right, bottom in the page
 
     @cached_property
     def sha256(self) -> str:
@@ -132,5 +133,5 @@ def tiles(
         for left in starts(width):
             box = (left, top, min(left + tile, width), min(top + tile, height))
             encoded, mime = _encode(image.crop(box), True)
-            parts.append(PreparedImage(encoded, mime, box[2] - box[0], box[3] - box[1], width, height))
+            parts.append(PreparedImage(encoded, mime, box[2] - box[0], box[3] - box[1], width, height, box))
     return parts
