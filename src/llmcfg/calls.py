@@ -391,27 +391,37 @@ class CallCore:
             cached_in=usage.cached_in,
         )
 
-    def _finish_chat(self, call: Call, response: Any) -> ChatResult:
-        answered = self._answered_by(response, call)
+    def _answerer(self, call: Call, response: Any) -> tuple[AliasInfo, dict[str, Any]]:
+        """Which alias answered (a fallback, perhaps) and LiteLLM's hidden facts about the answer."""
+        answered = self._answered_by(response, call) if response is not None else call.info.alias
         info = call.info if answered == call.info.alias else self._describe(answered)
-        hidden = getattr(response, "_hidden_params", None) or {}
+        return info, getattr(response, "_hidden_params", None) or {}
+
+    def _outcome(self, call: Call, info: AliasInfo, hidden: dict[str, Any], cost: CallCost) -> dict[str, Any]:
+        """The fields every result shares: who answered, what was tried, cost and timing."""
+        return {
+            "model": str(hidden.get("litellm_model_name") or info.litellm_model),
+            "alias": info.alias,
+            "requested": call.requested,
+            "fallbacks_tried": self._tried(call, info.alias),
+            "cost_usd": cost.usd,
+            "cost_source": cost.source,
+            "latency_ms": call.elapsed_ms(),
+            "request_id": call.request_id,
+            "downgraded_from": call.downgraded_from,
+        }
+
+    def _finish_chat(self, call: Call, response: Any) -> ChatResult:
+        info, hidden = self._answerer(call, response)
         usage = Usage.of(getattr(response, "usage", None))
         table_usd = hidden.get("response_cost") if not usage.cached_in else None  # ours knows cached rates
         cost = self._cost(info, usage, table_usd)
         choice = response.choices[0]
         result = ChatResult(
+            **self._outcome(call, info, hidden, cost),
             text=choice.message.content or "",
-            model=str(hidden.get("litellm_model_name") or info.litellm_model),
-            alias=answered,
-            requested=call.requested,
-            fallbacks_tried=self._tried(call, answered),
             tokens_in=usage.tokens_in,
             tokens_out=usage.tokens_out,
-            cost_usd=cost.usd,
-            cost_source=cost.source,
-            latency_ms=call.elapsed_ms(),
-            request_id=call.request_id,
-            downgraded_from=call.downgraded_from,
             finish_reason=getattr(choice, "finish_reason", None),
             tool_calls=tool_calls(choice.message),
             cached_tokens=usage.cached_in,

@@ -180,9 +180,7 @@ class ImageMethods(CallCore):
         return result
 
     def _finish_image(self, call: Call, request: ImageRequest, response: Any) -> ImageResult:
-        answered = self._answered_by(response, call)
-        info = call.info if answered == call.info.alias else self._describe(answered)
-        hidden = getattr(response, "_hidden_params", None) or {}
+        info, hidden = self._answerer(call, response)
         images = tuple(
             GeneratedImage(
                 url=_field(item, "url"),
@@ -192,21 +190,10 @@ class ImageMethods(CallCore):
             for item in response.data or []
         )
         reported = Usage.of(getattr(response, "usage", None)).reported_usd
-        quality = request.quality or caps_for(info, self.config.models[answered].image).default_quality
+        quality = request.quality or caps_for(info, self.config.models[info.alias].image).default_quality
         cost = image_cost(info, request.size, quality, len(images), reported, hidden.get("response_cost"))
         result = ImageResult(
-            images=images,
-            size=request.size,
-            quality=quality,
-            model=str(hidden.get("litellm_model_name") or info.litellm_model),
-            alias=answered,
-            requested=call.requested,
-            fallbacks_tried=self._tried(call, answered),
-            cost_usd=cost.usd,
-            cost_source=cost.source,
-            latency_ms=call.elapsed_ms(),
-            request_id=call.request_id,
-            downgraded_from=call.downgraded_from,
+            **self._outcome(call, info, hidden, cost), images=images, size=request.size, quality=quality
         )
         self._result_event(call, result, {"images": len(images), "size": request.size, "quality": quality})
         return self._fetching(result)

@@ -364,8 +364,7 @@ class TextMethods(CallCore):
     def _finish_stream(
         self, call: Call, body: list[Message], state: StreamState, abandoned: bool
     ) -> ChatResult:
-        answered = self._answered_by(state.raw, call) if state.raw is not None else call.info.alias
-        info = call.info if answered == call.info.alias else self._describe(answered)
+        info, hidden = self._answerer(call, state.raw)
         usage = Usage.of(state.usage)
         cost = self._cost(info, usage, None)
         if state.usage is None:  # abandoned (or no usage sent): count both ways, record it as an estimate
@@ -375,20 +374,11 @@ class TextMethods(CallCore):
             )
             cost = self._cost(info, usage, None)
             cost = CallCost(cost.usd, "estimate" if cost.usd is not None else "unknown")
-        hidden = getattr(state.raw, "_hidden_params", None) or {}
         result = ChatResult(
+            **self._outcome(call, info, hidden, cost),
             text=state.text,
-            model=str(hidden.get("litellm_model_name") or info.litellm_model),
-            alias=answered,
-            requested=call.requested,
-            fallbacks_tried=self._tried(call, answered),
             tokens_in=usage.tokens_in,
             tokens_out=usage.tokens_out,
-            cost_usd=cost.usd,
-            cost_source=cost.source,
-            latency_ms=call.elapsed_ms(),
-            request_id=call.request_id,
-            downgraded_from=call.downgraded_from,
             finish_reason="abandoned" if abandoned else "stop",
             cached_tokens=usage.cached_in,
             reasoning_tokens=usage.reasoning,
@@ -397,26 +387,14 @@ class TextMethods(CallCore):
         return result
 
     def _finish_embed(self, call: Call, response: Any) -> EmbedResult:
-        answered = self._answered_by(response, call)
-        info = call.info if answered == call.info.alias else self._describe(answered)
-        hidden = getattr(response, "_hidden_params", None) or {}
+        info, hidden = self._answerer(call, response)
         usage = Usage.of(getattr(response, "usage", None))
         cost = self._cost(info, usage, hidden.get("response_cost"))
         vectors = [
             list(item["embedding"] if isinstance(item, dict) else item.embedding) for item in response.data
         ]
         result = EmbedResult(
-            vectors=vectors,
-            model=str(hidden.get("litellm_model_name") or info.litellm_model),
-            alias=answered,
-            requested=call.requested,
-            fallbacks_tried=self._tried(call, answered),
-            tokens_in=usage.tokens_in,
-            cost_usd=cost.usd,
-            cost_source=cost.source,
-            latency_ms=call.elapsed_ms(),
-            request_id=call.request_id,
-            downgraded_from=call.downgraded_from,
+            **self._outcome(call, info, hidden, cost), vectors=vectors, tokens_in=usage.tokens_in
         )
         self._result_event(call, result)
         return result
