@@ -10,6 +10,7 @@ import pytest
 
 import llmcfg
 from llmcfg import LLM, CredentialError, UnknownAliasError, load_config
+from llmcfg.events import EVENT_FIELDS
 from llmcfg.testing import FakeProvider, use_fake
 from tests.conftest import BASIC
 
@@ -120,6 +121,7 @@ def test_one_event_per_call_with_the_documented_fields(
     fake.reply("x", tokens_in=10, tokens_out=2)
     result = llm.chat("hi", model="mini")
     [event] = calls(events)
+    assert set(EVENT_FIELDS) <= set(event)
     assert event["request_id"] == result.request_id
     assert {
         k: event[k] for k in ("kind", "requested", "alias", "model", "provider", "tokens_in", "tokens_out")

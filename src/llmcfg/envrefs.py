@@ -13,7 +13,15 @@ from dataclasses import dataclass
 
 from llmcfg.exceptions import CredentialError
 
-__all__ = ["EnvReference", "is_reference", "parse", "referenced_variables", "resolve", "syntax_error"]
+__all__ = [
+    "EnvReference",
+    "is_reference",
+    "missing_variables",
+    "parse",
+    "referenced_variables",
+    "resolve",
+    "syntax_error",
+]
 
 _NAME = r"[A-Za-z_][A-Za-z0-9_]*"
 _BRACED = re.compile(r"\$\{(?P<name>" + _NAME + r")(?::-(?P<default>[^}]*))?\}")

@@ -18,6 +18,7 @@ import structlog
 __all__ = ["EVENT_FIELDS", "CostLog", "emit"]
 
 EVENT_NAME = "llm.call"
+# Present in every llm.call event (docs/events.md lists them, and the optional ones).
 EVENT_FIELDS = (
     "request_id",
     "kind",
@@ -30,6 +31,7 @@ EVENT_FIELDS = (
     "cost_usd",
     "cost_source",
     "cached",
+    "saved_usd",
     "latency_ms",
     "status",
     "error",
