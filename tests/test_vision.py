@@ -224,3 +224,13 @@ def test_ocr_fallback_must_read_images(write_config: Any) -> None:
     )
     with pytest.raises(llmcfg.ConfigError, match=r"ocr\.fallback\.0: alias 'turbo' cannot read images"):
         load_config(write_config(text + "ocr: {fallback: [turbo]}\n"))
+
+
+def test_base64_with_slashes_is_not_taken_for_a_path(vllm: LLM, fake: FakeProvider) -> None:
+    data = next(png(w, 7) for w in range(8, 200) if "/" in base64.b64encode(png(w, 7)).decode())
+    vllm.vision(base64.b64encode(data).decode(), "x", model="gpt4o")
+    assert sent_images(fake)[0] == data
+    with pytest.raises(llmcfg.ImageError, match="image file not found"):
+        vllm.vision("scans/missing.png", "x", model="gpt4o")
+    with pytest.raises(NotAnImageError):
+        vllm.vision("just some words", "x", model="gpt4o")

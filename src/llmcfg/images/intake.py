@@ -47,14 +47,19 @@ def local_bytes(image: ImageInput) -> bytes:
             if ";base64" not in header:
                 raise NotAnImageError("data: URLs must be base64-encoded images")
             return _from_base64(payload)
-        if len(image) < 4096 and (os.path.sep in image or "." in image[-6:] or os.path.exists(image)):
+        if len(image) < 4096 and os.path.exists(image):
             return _read(Path(image))
-        data = _from_base64("".join(image.split()))
-        if sniff(data[:16]) is None:
-            raise NotAnImageError(
-                "the string is neither a URL, an existing file, a data: URL nor base64 image data"
-            )
-        return data
+        try:
+            data = base64.b64decode("".join(image.split()), validate=True)
+        except (binascii.Error, ValueError):
+            data = b""
+        if sniff(data[:16]) is not None:
+            return data
+        if len(image) < 4096 and (os.path.sep in image or "." in image[-6:]):
+            raise ImageError(f"image file not found: {image}")
+        raise NotAnImageError(
+            "the string is neither a URL, an existing file, a data: URL nor base64 image data"
+        )
     if hasattr(image, "save") and hasattr(image, "size"):  # a PIL image
         buffer = io.BytesIO()
         image.save(buffer, format="PNG")
