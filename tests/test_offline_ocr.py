@@ -180,3 +180,27 @@ def test_validation_keeps_the_engine_out_of_vision_presets(tmp_path: Path) -> No
     path.write_text(CONFIG + "fallbacks:\n  gpt4o: [local-ocr]\n")
     with pytest.raises(Exception, match="'local-ocr' has mode ocr but 'gpt4o' has mode chat"):
         load_config(path)
+
+
+def test_markdown_modes_get_paragraphs(local: LLM) -> None:
+    from PIL import Image, ImageDraw
+
+    face = ocr_pages.font("DejaVuSans.ttf", 26)
+    image = Image.new("RGB", (1100, 560), "white")
+    draw = ImageDraw.Draw(image)
+    for y, line in (
+        (40, "First paragraph, first line."),
+        (84, "First paragraph, second line."),
+        (300, "Second paragraph after a gap."),
+    ):
+        draw.text((40, y), line, font=face, fill="black")
+    page = local.ocr(ocr_pages.png(image), mode="gundam", quality="fast", cache=False)
+    assert (
+        page.text
+        == "First paragraph, first line.\nFirst paragraph, second line.\n\nSecond paragraph after a gap."
+    )
+    plain = local.ocr(ocr_pages.png(image), mode="base", quality="fast", cache=False)
+    assert (
+        plain.text
+        == "First paragraph, first line.\nFirst paragraph, second line.\nSecond paragraph after a gap."
+    )
