@@ -142,6 +142,10 @@ class CallCore:
             )
         return alias, f"{kind}/{quality}"
 
+    def _usable(self, aliases: list[str]) -> list[str]:
+        """``aliases`` without those that cannot run now (no key, no extra)."""
+        return [alias for alias in aliases if alias not in self._runtime.plan.unavailable]
+
     def _ocr_chain(self, alias: str) -> list[str]:
         """What may read a page instead of ``alias``: its fallbacks, then ``ocr.fallback``."""
         chain = fallback_chain(self.config, alias)
@@ -210,25 +214,23 @@ class CallCore:
             return None
 
         def worst(alias: str) -> float:
-            chain = [alias, *fallback_chain(self.config, alias)]
-            usable = [a for a in chain if a not in self._runtime.plan.unavailable]
-            return max(estimate_for(self._describe(a)) for a in usable)
+            chain = self._usable([alias, *fallback_chain(self.config, alias)])
+            return max(estimate_for(self._describe(a)) for a in chain)
 
         estimate = worst(call.info.alias)
         try:
             return self.budget.reserve(call.info.alias, call.kind, estimate)
         except BudgetExceededError as refused:
-            if self.config.budgets.on_exceed == "downgrade" or call.kind == "ocr":
-                for alias in self._cheaper_options(call):
-                    cheaper = worst(alias)
-                    if cheaper >= estimate:
-                        continue
-                    try:
-                        reservation = self.budget.reserve(alias, call.kind, cheaper)
-                    except BudgetExceededError:
-                        continue
-                    call.downgraded_from, call.info = call.info.alias, self._describe(alias)
-                    return reservation
+            for alias in self._cheaper_options(call):
+                cheaper = worst(alias)
+                if cheaper >= estimate:
+                    continue
+                try:
+                    reservation = self.budget.reserve(alias, call.kind, cheaper)
+                except BudgetExceededError:
+                    continue
+                call.downgraded_from, call.info = call.info.alias, self._describe(alias)
+                return reservation
             raise refused
 
     def _cheaper_options(self, call: Call) -> list[str]:
@@ -243,16 +245,8 @@ class CallCore:
                 options = list(fallback_chain(self.config, call.info.alias))
         if call.kind == "ocr":
             options += self.config.ocr.fallback
-        seen: list[str] = []
-        for alias in options:
-            if (
-                alias
-                and alias != call.info.alias
-                and alias not in seen
-                and alias not in self._runtime.plan.unavailable
-            ):
-                seen.append(alias)
-        return seen
+        distinct = [a for a in dict.fromkeys(options) if a is not None and a != call.info.alias]
+        return self._usable(distinct)
 
     def _settle(self, reservation: Reservation | None, result: CallResult) -> None:
         if reservation is not None:

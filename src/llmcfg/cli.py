@@ -10,10 +10,13 @@ import argparse
 import json
 import sys
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from llmcfg.config import default_config_path, load_config
 from llmcfg.exceptions import LLMCfgError
+
+if TYPE_CHECKING:
+    from llmcfg.costs_report import Totals
 
 __all__ = ["main"]
 
@@ -168,6 +171,18 @@ def _cmd_imagine(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _report_cells(totals: Totals) -> tuple[str, ...]:
+    return (
+        f"{totals.requests:,}",
+        f"{totals.tokens_in:,}",
+        f"{totals.tokens_out:,}",
+        _money(totals.cost_usd, 4),
+        _money(totals.average_cost_usd, 6),
+        f"{totals.cache_hit_rate:.0%}",
+        f"{totals.errors + totals.blocked:,}",
+    )
+
+
 def _cmd_costs(args: argparse.Namespace) -> int:
     from llmcfg.costs_report import parse_since, report_file
 
@@ -196,29 +211,11 @@ def _cmd_costs(args: argparse.Namespace) -> int:
     table = Table(title=f"llm costs by {args.by}: {log}", show_footer=True)
     headers = ("requests", "tokens in", "tokens out", "cost", "avg cost", "cache hits", "errors")
     total = result.total
-    footers = (
-        f"{total.requests:,}",
-        f"{total.tokens_in:,}",
-        f"{total.tokens_out:,}",
-        _money(total.cost_usd, 4),
-        _money(total.average_cost_usd, 6),
-        f"{total.cache_hit_rate:.0%}",
-        f"{total.errors + total.blocked:,}",
-    )
     table.add_column(args.by, footer="total")
-    for header, footer in zip(headers, footers, strict=True):
+    for header, footer in zip(headers, _report_cells(total), strict=True):
         table.add_column(header, footer=footer, justify="right")
     for key, row in sorted(result.rows.items(), key=lambda item: -item[1].cost_usd):
-        table.add_row(
-            key,
-            f"{row.requests:,}",
-            f"{row.tokens_in:,}",
-            f"{row.tokens_out:,}",
-            _money(row.cost_usd, 4),
-            _money(row.average_cost_usd, 6),
-            f"{row.cache_hit_rate:.0%}",
-            f"{row.errors + row.blocked:,}",
-        )
+        table.add_row(key, *_report_cells(row))
     Console(width=max(120, Console().width)).print(table)
     notes = []
     if total.saved_usd:

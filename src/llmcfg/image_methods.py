@@ -158,9 +158,7 @@ class ImageMethods(CallCore):
             )
 
         request = checked(call.info.alias)
-        chain = [
-            a for a in fallback_chain(self.config, call.info.alias) if a not in self._runtime.plan.unavailable
-        ]
+        chain = self._usable(fallback_chain(self.config, call.info.alias))
         if not chain:
             return request, {}
         fitting = []
@@ -352,16 +350,10 @@ class ImageMethods(CallCore):
 
     def _with_ocr_fallbacks(self, call: Call, params: dict[str, Any]) -> dict[str, Any]:
         """OCR may fall back further than vision: ``ocr.fallback`` extends the alias's chain."""
-        extra = [name for name in self.config.ocr.fallback if name not in self._runtime.plan.unavailable]
-        if not extra or "fallbacks" in params:
+        if not self.config.ocr.fallback or "fallbacks" in params:
             return params
-        chain = [
-            name
-            for name in fallback_chain(self.config, call.info.alias)
-            if name not in self._runtime.plan.unavailable
-        ]
-        chain += [name for name in extra if name not in chain and name != call.info.alias]
-        return {**params, "fallbacks": [{call.info.alias: chain}]}
+        chain = self._usable(self._ocr_chain(call.info.alias))
+        return {**params, "fallbacks": [{call.info.alias: chain}]} if chain else params
 
     def _ocr_mode(self, name: str | None) -> tuple[str, OcrMode]:
         modes = self.config.ocr.modes or DEFAULT_MODES

@@ -49,11 +49,10 @@ Finisher = Callable[[StreamState, bool], ChatResult]  # (state, abandoned) -> re
 Failer = Callable[[Exception], LLMCfgError]
 
 
-class ChatStream:
-    """Iterate for text deltas; ``result`` holds the ChatResult once the stream is over."""
+class _Stream:
+    """What both kinds of stream share: the state, the one iteration, the one finish."""
 
-    def __init__(self, open_stream: Callable[[], Any], finish: Finisher, fail: Failer) -> None:
-        self._open = open_stream
+    def __init__(self, finish: Finisher, fail: Failer) -> None:
         self._finish = finish
         self._fail = fail
         self._state = StreamState()
@@ -62,11 +61,25 @@ class ChatStream:
     def result(self) -> ChatResult | None:
         return self._state.result
 
-    def __iter__(self) -> Iterator[str]:
-        state = self._state
-        if state.closed:
+    def _begin(self) -> StreamState:
+        if self._state.closed:
             raise RuntimeError("a stream can be iterated once")
-        state.closed = True
+        self._state.closed = True
+        return self._state
+
+    def _end(self, completed: bool) -> None:
+        self._state.result = self._finish(self._state, not completed)
+
+
+class ChatStream(_Stream):
+    """Iterate for text deltas; ``result`` holds the ChatResult once the stream is over."""
+
+    def __init__(self, open_stream: Callable[[], Any], finish: Finisher, fail: Failer) -> None:
+        super().__init__(finish, fail)
+        self._open = open_stream
+
+    def __iter__(self) -> Iterator[str]:
+        state = self._begin()
         failed = completed = False
         try:
             state.raw = self._open()
@@ -82,27 +95,18 @@ class ChatStream:
             if not failed:
                 if not completed:
                     getattr(state.raw, "close", lambda: None)()
-                state.result = self._finish(state, not completed)
+                self._end(completed)
 
 
-class AsyncChatStream:
+class AsyncChatStream(_Stream):
     """``async for`` twin of ChatStream."""
 
     def __init__(self, open_stream: Callable[[], Awaitable[Any]], finish: Finisher, fail: Failer) -> None:
+        super().__init__(finish, fail)
         self._open = open_stream
-        self._finish = finish
-        self._fail = fail
-        self._state = StreamState()
-
-    @property
-    def result(self) -> ChatResult | None:
-        return self._state.result
 
     async def __aiter__(self) -> AsyncIterator[str]:
-        state = self._state
-        if state.closed:
-            raise RuntimeError("a stream can be iterated once")
-        state.closed = True
+        state = self._begin()
         failed = completed = False
         try:
             state.raw = await self._open()
@@ -116,4 +120,4 @@ class AsyncChatStream:
             raise self._fail(error) from error
         finally:
             if not failed:
-                state.result = self._finish(state, not completed)
+                self._end(completed)

@@ -25,29 +25,13 @@ def windows_for(config: BudgetConfig, alias: str, kind: str, now: datetime) -> l
     """Every window the call is counted in (limited or not: spend is recorded in all)."""
     local = now.astimezone(ZoneInfo(config.timezone))
     day, month = local.strftime("%Y-%m-%d"), local.strftime("%Y-%m")
-    alias_limits = config.per_alias.get(alias)
-    kind_limits = config.per_kind.get(kind)  # type: ignore[call-overload]
+    scopes = (
+        ("total", "", config),
+        (f"alias={alias}", f"per_alias.{alias}.", config.per_alias.get(alias)),
+        (f"kind={kind}", f"per_kind.{kind}.", config.per_kind.get(kind)),  # type: ignore[call-overload]
+    )
     return [
-        Window(f"total:day:{day}", config.daily_usd, "daily_usd"),
-        Window(f"total:month:{month}", config.monthly_usd, "monthly_usd"),
-        Window(
-            f"alias={alias}:day:{day}",
-            alias_limits.daily_usd if alias_limits else None,
-            f"per_alias.{alias}.daily_usd",
-        ),
-        Window(
-            f"alias={alias}:month:{month}",
-            alias_limits.monthly_usd if alias_limits else None,
-            f"per_alias.{alias}.monthly_usd",
-        ),
-        Window(
-            f"kind={kind}:day:{day}",
-            kind_limits.daily_usd if kind_limits else None,
-            f"per_kind.{kind}.daily_usd",
-        ),
-        Window(
-            f"kind={kind}:month:{month}",
-            kind_limits.monthly_usd if kind_limits else None,
-            f"per_kind.{kind}.monthly_usd",
-        ),
+        Window(f"{scope}:{period}:{stamp}", getattr(limits, field) if limits else None, f"{prefix}{field}")
+        for scope, prefix, limits in scopes
+        for period, stamp, field in (("day", day, "daily_usd"), ("month", month, "monthly_usd"))
     ]

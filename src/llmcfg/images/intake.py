@@ -50,8 +50,8 @@ def local_bytes(image: ImageInput) -> bytes:
         if len(image) < 4096 and os.path.exists(image):
             return _read(Path(image))
         try:
-            data = base64.b64decode("".join(image.split()), validate=True)
-        except (binascii.Error, ValueError):
+            data = _from_base64("".join(image.split()))
+        except NotAnImageError:
             data = b""
         if sniff(data[:16]) is not None:
             return data

@@ -11,11 +11,9 @@ decoding a quarter of the pixels is what makes it fast.
 from __future__ import annotations
 
 import base64
-import hashlib
 import io
 import math
 from dataclasses import dataclass
-from functools import cached_property
 
 from PIL import Image, ImageOps
 
@@ -40,10 +38,6 @@ class PreparedImage:
     source_width: int
     source_height: int
     box: tuple[int, int, int, int] | None = None  # for a tile: left, top, right, bottom in the page
-
-    @cached_property
-    def sha256(self) -> str:
-        return hashlib.sha256(self.data).hexdigest()
 
     @property
     def data_url(self) -> str:
