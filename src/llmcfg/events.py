@@ -64,11 +64,15 @@ class CostLog:
     def __init__(self, path: str) -> None:
         self.path = path
         self._thread_lock = threading.Lock()
+        self._folder_made = False
 
     def append(self, event: dict[str, Any]) -> None:
         line = (json.dumps(event, separators=(",", ":"), default=str) + "\n").encode()
         with self._thread_lock:
-            os.makedirs(os.path.dirname(os.path.abspath(self.path)), exist_ok=True)
+            if not self._folder_made:
+                os.makedirs(os.path.dirname(os.path.abspath(self.path)), exist_ok=True)
+                self._folder_made = True
+            # Opened per line on purpose: a log rotated or removed meanwhile gets a new file.
             fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
             try:
                 _lock(fd)

@@ -351,15 +351,14 @@ class TextMethods(CallCore):
         model: str | None = None,
         max_tokens: int | None = None,
     ) -> float | None:
-        """Worst-case USD of a chat call: input tokens counted, output at ``max_tokens`` (or the
-        model's maximum). None when the alias has no known price."""
+        """Worst-case USD of a chat call, as the budget reckons it: input tokens counted, output at
+        ``max_tokens`` (or the model's maximum). None when the alias has no known price."""
         alias, _ = self.resolve("text", quality=quality, model=model)
         info = self._describe(alias)
         if info.input_per_token is None:
             return None
-        tokens_in = count_tokens(build_messages(prompt, messages, None), model=info.litellm_model)
-        tokens_out = max_tokens if max_tokens is not None else (info.max_output_tokens or 0)
-        return tokens_in * info.input_per_token + tokens_out * (info.output_per_token or 0.0)
+        limit = {"max_tokens": max_tokens} if max_tokens is not None else {}
+        return chat_estimate(info, build_messages(prompt, messages, None), limit)
 
     def _finish_stream(
         self, call: Call, body: list[Message], state: StreamState, abandoned: bool
