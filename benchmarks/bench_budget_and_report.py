@@ -27,7 +27,7 @@ os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 import structlog
 
 import llmcfg
-from llmcfg.costs_report import report_file
+from llmcfg.money.report import report_file
 from llmcfg.testing import FakeProvider, use_fake
 
 CONFIG = """
@@ -88,7 +88,7 @@ def bench_budget(calls: int) -> None:
 
 def bench_store_operations() -> None:
     """The local store's own work: one reserve plus one settle, nothing else running."""
-    from llmcfg.budget.stores import LocalStore
+    from llmcfg.money.budget.stores import LocalStore
 
     with tempfile.TemporaryDirectory() as folder:
         store = LocalStore(folder)

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from llmcfg.budget.redis_store import RedisStore
-from llmcfg.budget.stores import BudgetStore, LocalStore
+from llmcfg.money.budget.redis_store import RedisStore
+from llmcfg.money.budget.stores import BudgetStore, LocalStore
 from tests.redis_server import redis_server
 
 

@@ -10,7 +10,7 @@ import pytest
 
 import llmcfg
 from llmcfg import LLM, CredentialError, UnknownAliasError, load_config
-from llmcfg.events import EVENT_FIELDS
+from llmcfg.money.events import EVENT_FIELDS
 from llmcfg.testing import FakeProvider, use_fake
 from tests.conftest import BASIC
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from llmcfg.cli import main
+from llmcfg.cli.main import main
 from llmcfg.testing import FakeProvider
 from tests.conftest import BASIC
 
@@ -71,7 +71,7 @@ def test_schema_is_json_schema(capsys: pytest.CaptureFixture[str]) -> None:
 def test_commands_that_call_no_model_never_import_litellm(write_config: Any) -> None:
     path = write_config(BASIC)
     code = (
-        "import sys\nfrom llmcfg.cli import main\n"
+        "import sys\nfrom llmcfg.cli.main import main\n"
         f"for args in (['validate', {str(path)!r}], ['plan', {str(path)!r}], ['schema'], ['cache', 'stats', '--config', {str(path)!r}]):\n"
         "    assert main(args) == 0\n"
         "assert 'litellm' not in sys.modules, 'litellm was imported'\n"

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from llmcfg import LLM, load_config
-from llmcfg.cli import main
-from llmcfg.costs_report import parse_since, report_file
+from llmcfg.cli.main import main
+from llmcfg.money.report import parse_since, report_file
 from llmcfg.testing import FakeProvider, use_fake
 from tests.conftest import BASIC
 
@@ -75,7 +75,7 @@ def test_costs_reads_the_configured_log_without_litellm(log: Path) -> None:
     import sys
 
     config = log.parent / "llm_config.yaml"
-    code = f"import sys\nfrom llmcfg.cli import main\nassert main(['costs', '--config', {str(config)!r}]) == 0\nassert 'litellm' not in sys.modules\n"
+    code = f"import sys\nfrom llmcfg.cli.main import main\nassert main(['costs', '--config', {str(config)!r}]) == 0\nassert 'litellm' not in sys.modules\n"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert "total" in done.stdout

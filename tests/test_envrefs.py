@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from llmcfg import CredentialError, envrefs
+from llmcfg import CredentialError
+from llmcfg.config import envrefs
 
 
 @pytest.mark.parametrize(

@@ -191,7 +191,7 @@ def test_imagine_cli(write_config: Any, fake: FakeProvider, tmp_path: Path) -> N
         [
             sys.executable,
             "-m",
-            "llmcfg.cli",
+            "llmcfg.cli.main",
             "imagine",
             "a red fox",
             "--quality",

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from llmcfg import LLM, CapabilityError, load_config
-from llmcfg.ocr_engine import available
+from llmcfg.ocr.engine import available
 from llmcfg.testing import FakeProvider, use_fake
 from tests import ocr_pages
 
@@ -161,7 +161,7 @@ def test_missing_extra_names_it(tmp_path: Path) -> None:
         "import sys\nsys.modules['rapidocr'] = None\nimport llmcfg\n"
         f"llm = llmcfg.LLM.from_yaml({str(path)!r})\n"
         "try:\n    llm.ocr(b'x', model='local-ocr')\nexcept llmcfg.MissingDependencyError as e:\n    print(e)\n"
-        "from llmcfg.cli import main\nmain(['plan', '--json', " + repr(str(path)) + "])\n"
+        "from llmcfg.cli.main import main\nmain(['plan', '--json', " + repr(str(path)) + "])\n"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr

@@ -12,7 +12,7 @@ from pydantic import BaseModel
 
 import llmcfg
 from llmcfg import LLM, load_config
-from llmcfg.structured import extract_json
+from llmcfg.calls.structured import extract_json
 from llmcfg.testing import FakeProvider, use_fake
 from tests.conftest import BASIC
 

@@ -46,9 +46,11 @@ from llmcfg.exceptions import (  # cheap: plain classes, no dependencies
 )
 
 if TYPE_CHECKING:
-    from llmcfg.client import LLM
-    from llmcfg.config import load_config, parse_config
-    from llmcfg.counting import count_tokens
+    from llmcfg.calls.client import LLM
+    from llmcfg.calls.streaming import AsyncChatStream, ChatStream
+    from llmcfg.calls.structured import extract_json
+    from llmcfg.config.load import load_config, parse_config
+    from llmcfg.config.schema import Config
     from llmcfg.default import (
         achat,
         aocr,
@@ -71,26 +73,24 @@ if TYPE_CHECKING:
         ToolCall,
         VisionResult,
     )
-    from llmcfg.schema import Config
-    from llmcfg.streaming import AsyncChatStream, ChatStream
-    from llmcfg.structured import extract_json
+    from llmcfg.routing.counting import count_tokens
 
 # Imported on first access: pydantic, structlog and yaml cost more than the whole of the rest.
 _LAZY = {
-    "LLM": "llmcfg.client",
-    "load_config": "llmcfg.config",
-    "parse_config": "llmcfg.config",
-    "Config": "llmcfg.schema",
+    "LLM": "llmcfg.calls.client",
+    "load_config": "llmcfg.config.load",
+    "parse_config": "llmcfg.config.load",
+    "Config": "llmcfg.config.schema",
     "ChatResult": "llmcfg.results",
     "VisionResult": "llmcfg.results",
     "CallResult": "llmcfg.results",
     "EmbedResult": "llmcfg.results",
     "ExtractResult": "llmcfg.results",
     "ToolCall": "llmcfg.results",
-    "ChatStream": "llmcfg.streaming",
-    "AsyncChatStream": "llmcfg.streaming",
-    "count_tokens": "llmcfg.counting",
-    "extract_json": "llmcfg.structured",
+    "ChatStream": "llmcfg.calls.streaming",
+    "AsyncChatStream": "llmcfg.calls.streaming",
+    "count_tokens": "llmcfg.routing.counting",
+    "extract_json": "llmcfg.calls.structured",
     "OCRResult": "llmcfg.results",
     "vision": "llmcfg.default",
     "imagine": "llmcfg.default",

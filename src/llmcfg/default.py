@@ -10,7 +10,7 @@ import threading
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from llmcfg.client import LLM
+    from llmcfg.calls.client import LLM
     from llmcfg.results import ChatResult, ImageResult, OCRResult, VisionResult
 
 __all__ = [
@@ -35,7 +35,7 @@ def default_llm() -> LLM:
     """The default LLM, loading the default config on first use."""
     global _default
     if _default is None:
-        from llmcfg.client import LLM
+        from llmcfg.calls.client import LLM
 
         with _lock:
             if _default is None:

@@ -122,8 +122,8 @@ class ImageResult(CallResult):
     def save(self, folder: str | Path) -> list[Path]:
         """Decode base64 images or download URLs (through the safe fetcher, allowing only each
         URL's own host); never overwrites a different file. Returns the paths written."""
-        from llmcfg.image_generation import save_images
         from llmcfg.images.fetch import ImageFetcher
+        from llmcfg.images.generation import save_images
 
         settings = self._fetch_settings
 

@@ -16,7 +16,7 @@ from llmcfg.exceptions import ImageError, NotAnImageError
 from llmcfg.images.decode import sniff
 
 if TYPE_CHECKING:
-    from llmcfg.cache import Caches
+    from llmcfg.cache.store import Caches
     from llmcfg.images.fetch import ImageFetcher
 
 __all__ = ["ImageInput", "is_url", "local_bytes"]

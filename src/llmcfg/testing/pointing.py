@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from llmcfg import envrefs
-from llmcfg.schema import Config, ProviderConfig
+from llmcfg.config import envrefs
+from llmcfg.config.schema import Config, ProviderConfig
 from llmcfg.testing.fake_provider import FakeProvider
 
 __all__ = ["use_fake"]

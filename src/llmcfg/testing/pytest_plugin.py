@@ -33,8 +33,8 @@ def llmcfg_fake() -> Iterator[FakeProvider]:
 
 @pytest.fixture
 def llmcfg_llm(llmcfg_fake: FakeProvider, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[object]:
-    from llmcfg.client import LLM
-    from llmcfg.config import DEFAULT_CONFIG_FILE, load_config
+    from llmcfg.calls.client import LLM
+    from llmcfg.config.load import DEFAULT_CONFIG_FILE, load_config
     from llmcfg.default import set_default
 
     path = request.config.getoption("llmcfg_config") or os.environ.get("LLMCFG_CONFIG") or DEFAULT_CONFIG_FILE

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from llmcfg.budget.stores import Refusal
+from llmcfg.money.budget.stores import Refusal
 
 __all__ = ["RedisStore"]
 

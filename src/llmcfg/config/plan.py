@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from llmcfg import envrefs
-from llmcfg.aliases import describe
-from llmcfg.schema import Config
-from llmcfg.validation import CUSTOM_PROVIDERS, fallback_chain
+from llmcfg.config import envrefs
+from llmcfg.config.aliases import describe
+from llmcfg.config.schema import Config
+from llmcfg.config.validation import CUSTOM_PROVIDERS, fallback_chain
 
 __all__ = ["PlanRow", "credential_warnings", "key_status", "plan_rows"]
 
@@ -37,7 +37,7 @@ def _keys(config: Config, provider: str) -> list[str]:
 
 def key_status(config: Config, provider: str) -> str:
     if provider in CUSTOM_PROVIDERS and provider not in config.providers:
-        from llmcfg.ocr_engine import available
+        from llmcfg.ocr.engine import available
 
         return "offline" if available() else "offline: pip install 'llmcfg[ocr-local]'"
     keys = _keys(config, provider)

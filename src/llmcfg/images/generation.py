@@ -15,12 +15,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from llmcfg.aliases import AliasInfo
-from llmcfg.cost import CallCost
+from llmcfg.config.aliases import AliasInfo
+from llmcfg.config.schema import ImageCapsConfig
 from llmcfg.exceptions import CapabilityError, NotAnImageError
 from llmcfg.images.decode import sniff
-from llmcfg.prices import price_table
-from llmcfg.schema import ImageCapsConfig
+from llmcfg.money.cost import CallCost
+from llmcfg.money.prices import price_table
 
 if TYPE_CHECKING:
     from llmcfg.images.fetch import ImageFetcher

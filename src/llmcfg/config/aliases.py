@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from llmcfg.prices import ModelFacts, lookup
-from llmcfg.schema import Config, ModelAlias
+from llmcfg.config.schema import Config, ModelAlias
+from llmcfg.money.prices import ModelFacts, lookup
 
 __all__ = ["COST_REPORTING_PROVIDERS", "AliasInfo", "describe", "litellm_model"]
 

@@ -8,10 +8,10 @@ import os
 import sys
 from pathlib import Path
 
-from llmcfg.client import LLM
+from llmcfg.calls.client import LLM
+from llmcfg.config.schema import Config
 from llmcfg.exceptions import LLMCfgError
 from llmcfg.results import OCRResult
-from llmcfg.schema import Config
 
 __all__ = ["ocr_many"]
 

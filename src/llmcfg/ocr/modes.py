@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from llmcfg.config.schema import OcrMode
 from llmcfg.images.normalise import PreparedImage
-from llmcfg.schema import OcrMode
 
 __all__ = ["DEFAULT_MODES", "image_part", "ocr_messages", "vision_messages"]
 

@@ -12,8 +12,8 @@ import threading
 from collections import OrderedDict
 from typing import TYPE_CHECKING, Any
 
-from llmcfg.compile import RouterPlan, compile_router
-from llmcfg.schema import Config
+from llmcfg.config.schema import Config
+from llmcfg.routing.compile import RouterPlan, compile_router
 
 if TYPE_CHECKING:
     from types import ModuleType
@@ -42,7 +42,7 @@ def import_litellm() -> ModuleType:
 
 def _register_offline_ocr(litellm: Any) -> None:
     """Make ``rapidocr/...`` a LiteLLM provider (the engine itself loads on its first page)."""
-    from llmcfg.ocr_provider import PROVIDER, RapidOCRProvider
+    from llmcfg.ocr.provider import PROVIDER, RapidOCRProvider
 
     if not any(entry.get("provider") == PROVIDER for entry in litellm.custom_provider_map):
         litellm.custom_provider_map = [

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from llmcfg.schema import BudgetConfig
+from llmcfg.config.schema import BudgetConfig
 
 __all__ = ["Window", "windows_for"]
 

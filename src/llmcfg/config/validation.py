@@ -7,16 +7,14 @@ capability (a text-only model behind a vision preset, a chat model behind an ima
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from llmcfg import envrefs
-from llmcfg.aliases import describe
+from llmcfg.config import envrefs
+from llmcfg.config.aliases import describe
+from llmcfg.config.positions import Positions, closest
+from llmcfg.config.schema import QUALITIES, Config
 from llmcfg.exceptions import ConfigIssue
-from llmcfg.prices import known_providers
-from llmcfg.schema import QUALITIES, Config
-
-if TYPE_CHECKING:
-    from llmcfg.config import Positions
+from llmcfg.money.prices import known_providers
 
 __all__ = ["CUSTOM_PROVIDERS", "check", "fallback_chain"]
 
@@ -57,7 +55,6 @@ def _strings(value: Any, path: str) -> Iterator[tuple[str, str]]:
 
 
 def check(config: Config, positions: Positions) -> list[ConfigIssue]:
-    from llmcfg.config import closest
 
     issues: list[ConfigIssue] = []
 

@@ -19,7 +19,7 @@ from litellm.exceptions import BadRequestError
 from litellm.llms.custom_llm import CustomLLM
 from PIL import Image
 
-from llmcfg.ocr_engine import EXTRA_HINT, OCR_METADATA_KEY, assemble, available, engine, page_text, read_bands
+from llmcfg.ocr.engine import EXTRA_HINT, OCR_METADATA_KEY, assemble, available, engine, page_text, read_bands
 
 __all__ = ["PROVIDER", "RapidOCRProvider"]
 

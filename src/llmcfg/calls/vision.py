@@ -7,26 +7,26 @@ import hashlib
 from dataclasses import asdict, dataclass
 from typing import Any, Generic, TypeVar
 
-from llmcfg.budget.estimate import image_estimate
-from llmcfg.cache import CacheStats
-from llmcfg.calls import Call, CallCore, Message
-from llmcfg.config import closest
+from llmcfg.cache.store import CacheStats
+from llmcfg.calls.core import Call, CallCore, Message
+from llmcfg.calls.usage import Usage
+from llmcfg.config.positions import closest
+from llmcfg.config.schema import OcrMode
+from llmcfg.config.validation import fallback_chain
 from llmcfg.exceptions import (
     CapabilityError,
     UnknownAliasError,
 )
-from llmcfg.image_generation import ImageRequest, caps_for, check_request, image_cost
 from llmcfg.images.decode import decode
 from llmcfg.images.fetch import ImageFetcher
+from llmcfg.images.generation import ImageRequest, caps_for, check_request, image_cost
 from llmcfg.images.intake import ImageInput, afetch_cached, fetch_cached, is_url, local_bytes
 from llmcfg.images.normalise import normalise, tiles
 from llmcfg.images.tokens import Detail, estimate_image_tokens, optimal_detail
-from llmcfg.ocr_engine import OCR_METADATA_KEY
-from llmcfg.ocr_modes import DEFAULT_MODES, ocr_messages, vision_messages
+from llmcfg.money.budget.estimate import image_estimate
+from llmcfg.ocr.engine import OCR_METADATA_KEY
+from llmcfg.ocr.modes import DEFAULT_MODES, ocr_messages, vision_messages
 from llmcfg.results import ChatResult, GeneratedImage, ImageResult, OCRResult, VisionResult
-from llmcfg.schema import OcrMode
-from llmcfg.usage import Usage
-from llmcfg.validation import fallback_chain
 
 __all__ = ["ImageMethods"]
 

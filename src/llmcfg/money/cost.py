@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from llmcfg.aliases import AliasInfo
+from llmcfg.config.aliases import AliasInfo
 
 __all__ = ["CallCost", "token_cost"]
 

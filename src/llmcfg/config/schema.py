@@ -2,7 +2,7 @@
 
 Defaults live here, with units in their names (``_s`` seconds, ``_usd`` dollars, ``_mb`` megabytes).
 Cross-references (aliases named in presets, fallback cycles, capabilities) are checked in
-``llmcfg.validation``; this module only knows shapes.
+``llmcfg.config.validation``; this module only knows shapes.
 """
 
 from __future__ import annotations

@@ -4,8 +4,8 @@ and OCR. The steps every call shares live in ``calls``; the methods by kind of i
 
 from __future__ import annotations
 
-from llmcfg.image_methods import ImageMethods
-from llmcfg.text_methods import TextMethods
+from llmcfg.calls.text import TextMethods
+from llmcfg.calls.vision import ImageMethods
 
 __all__ = ["LLM"]
 

@@ -9,11 +9,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from llmcfg import envrefs
-from llmcfg.budget.stores import BudgetStore, LocalStore
-from llmcfg.budget.windows import windows_for
+from llmcfg.config import envrefs
+from llmcfg.config.schema import Config
 from llmcfg.exceptions import BudgetExceededError
-from llmcfg.schema import Config
+from llmcfg.money.budget.stores import BudgetStore, LocalStore
+from llmcfg.money.budget.windows import windows_for
 
 __all__ = ["BudgetGuard", "Clock", "Reservation"]
 
@@ -58,7 +58,7 @@ class BudgetGuard:
 
     def _open_store(self) -> BudgetStore:
         if self.settings.store == "redis":
-            from llmcfg.budget.redis_store import RedisStore
+            from llmcfg.money.budget.redis_store import RedisStore
 
             url = envrefs.resolve(self.settings.redis_url or "redis://127.0.0.1:6379/0")
             return RedisStore(url)

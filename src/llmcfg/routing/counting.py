@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from llmcfg.routing import import_litellm
+from llmcfg.routing.router import import_litellm
 
 __all__ = ["count_tokens"]
 

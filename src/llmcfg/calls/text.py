@@ -7,22 +7,22 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
-from llmcfg.budget.estimate import chat_estimate, embed_estimate
-from llmcfg.budget.guard import Reservation
-from llmcfg.calls import Call, CallCore, Message, build_messages
-from llmcfg.config import closest
-from llmcfg.cost import CallCost
-from llmcfg.counting import count_tokens
+from llmcfg.calls.core import Call, CallCore, Message, build_messages
+from llmcfg.calls.streaming import AsyncChatStream, ChatStream, StreamState
+from llmcfg.calls.structured import feedback, response_format, schema_instruction, validate_answer
+from llmcfg.calls.usage import Usage
+from llmcfg.config.plan import PlanRow, plan_rows
+from llmcfg.config.positions import closest
 from llmcfg.exceptions import (
     LLMCfgError,
     StructuredOutputError,
     UnknownAliasError,
 )
-from llmcfg.plan import PlanRow, plan_rows
+from llmcfg.money.budget.estimate import chat_estimate, embed_estimate
+from llmcfg.money.budget.guard import Reservation
+from llmcfg.money.cost import CallCost
 from llmcfg.results import ChatResult, EmbedResult, ExtractResult
-from llmcfg.streaming import AsyncChatStream, ChatStream, StreamState
-from llmcfg.structured import feedback, response_format, schema_instruction, validate_answer
-from llmcfg.usage import Usage
+from llmcfg.routing.counting import count_tokens
 
 __all__ = ["TextMethods"]
 

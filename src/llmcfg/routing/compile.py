@@ -12,12 +12,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from llmcfg import envrefs
-from llmcfg.aliases import litellm_model
+from llmcfg.config import envrefs
+from llmcfg.config.aliases import litellm_model
+from llmcfg.config.schema import Config
 from llmcfg.exceptions import CredentialError, LLMCfgError, MissingDependencyError
-from llmcfg.ocr_engine import EXTRA_HINT as OCR_EXTRA_HINT
-from llmcfg.ocr_engine import available as ocr_engine_installed
-from llmcfg.schema import Config
+from llmcfg.ocr.engine import EXTRA_HINT as OCR_EXTRA_HINT
+from llmcfg.ocr.engine import available as ocr_engine_installed
 
 __all__ = ["PROMPT_CACHE_MARKERS", "RouterPlan", "compile_router", "deployments_for"]
 

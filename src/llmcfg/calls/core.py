@@ -16,14 +16,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from llmcfg.aliases import AliasInfo, describe
-from llmcfg.budget.estimate import chat_estimate
-from llmcfg.budget.guard import BudgetGuard, Clock, Reservation
-from llmcfg.budget.stores import BudgetStore
-from llmcfg.cache import Caches, response_key
-from llmcfg.config import closest, load_config
-from llmcfg.cost import CallCost, token_cost
-from llmcfg.events import CostLog, emit
+from llmcfg.cache.store import Caches, response_key
+from llmcfg.calls.usage import Usage, tool_calls
+from llmcfg.config.aliases import AliasInfo, describe
+from llmcfg.config.load import load_config
+from llmcfg.config.positions import closest
+from llmcfg.config.schema import QUALITIES, Config
+from llmcfg.config.validation import fallback_chain
 from llmcfg.exceptions import (
     BudgetExceededError,
     CapabilityError,
@@ -34,13 +33,15 @@ from llmcfg.exceptions import (
     UnknownAliasError,
 )
 from llmcfg.images.fetch import ImageFetcher
-from llmcfg.provider_errors import translate
+from llmcfg.money.budget.estimate import chat_estimate
+from llmcfg.money.budget.guard import BudgetGuard, Clock, Reservation
+from llmcfg.money.budget.stores import BudgetStore
+from llmcfg.money.cost import CallCost, token_cost
+from llmcfg.money.events import CostLog, emit
+from llmcfg.money.usage_stats import UsageStats
 from llmcfg.results import CallResult, ChatResult
-from llmcfg.routing import REQUEST_ID_KEY, RouterRuntime, attempts
-from llmcfg.schema import QUALITIES, Config
-from llmcfg.usage import Usage, tool_calls
-from llmcfg.usage_stats import UsageStats
-from llmcfg.validation import fallback_chain
+from llmcfg.routing.errors import translate
+from llmcfg.routing.router import REQUEST_ID_KEY, RouterRuntime, attempts
 
 __all__ = ["Call", "CallCore", "Message", "build_messages"]
 

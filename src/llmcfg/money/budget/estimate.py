@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from llmcfg.aliases import AliasInfo
-from llmcfg.counting import count_tokens
+from llmcfg.config.aliases import AliasInfo
+from llmcfg.routing.counting import count_tokens
 
 __all__ = ["DEFAULT_MAX_OUTPUT_TOKENS", "chat_estimate", "embed_estimate", "image_estimate", "text_only"]
 
@@ -52,7 +52,7 @@ def embed_estimate(info: AliasInfo, texts: list[str]) -> float:
 def image_estimate(info: AliasInfo, size: str | None, quality: str | None, n: int) -> float:
     """What ``n`` images cost at most: the alias's per-image price, else LiteLLM's table entry for the
     size and quality (``high`` when the provider chooses), else 0 (unpriced)."""
-    from llmcfg.image_generation import image_cost
+    from llmcfg.images.generation import image_cost
 
     for candidate in (quality, "high", "hd", "standard"):
         cost = image_cost(info, size, candidate, n, None, None)

@@ -12,11 +12,11 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from llmcfg.config import default_config_path, load_config
+from llmcfg.config.load import default_config_path, load_config
 from llmcfg.exceptions import LLMCfgError
 
 if TYPE_CHECKING:
-    from llmcfg.costs_report import Totals
+    from llmcfg.money.report import Totals
 
 __all__ = ["main"]
 
@@ -29,7 +29,7 @@ def _money(value: float | None, digits: int = 3) -> str:
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
-    from llmcfg.plan import credential_warnings
+    from llmcfg.config.plan import credential_warnings
 
     config = load_config(args.file)
     for warning in credential_warnings(config):
@@ -42,7 +42,7 @@ def _cmd_plan(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from llmcfg.plan import plan_rows
+    from llmcfg.config.plan import plan_rows
 
     config = load_config(args.file)
     rows = plan_rows(config)
@@ -89,14 +89,14 @@ def _cmd_plan(args: argparse.Namespace) -> int:
 
 
 def _cmd_schema(args: argparse.Namespace) -> int:
-    from llmcfg.schema import Config
+    from llmcfg.config.schema import Config
 
     print(json.dumps(Config.model_json_schema(), indent=2))
     return EXIT_OK
 
 
 def _cmd_chat(args: argparse.Namespace) -> int:
-    from llmcfg.client import LLM
+    from llmcfg.calls.client import LLM
 
     llm = LLM(load_config(args.file))
     result = llm.chat(args.prompt, quality=args.quality, model=args.model)
@@ -118,7 +118,7 @@ def _cost_line(result: Any) -> str:
 
 
 def _cmd_vision(args: argparse.Namespace) -> int:
-    from llmcfg.client import LLM
+    from llmcfg.calls.client import LLM
 
     llm = LLM(load_config(args.file))
     result = llm.vision(args.image, args.prompt, quality=args.quality, model=args.model)
@@ -130,7 +130,7 @@ def _cmd_vision(args: argparse.Namespace) -> int:
 def _cmd_ocr(args: argparse.Namespace) -> int:
     import asyncio
 
-    from llmcfg.ocr_batch import ocr_many
+    from llmcfg.ocr.batch import ocr_many
 
     return asyncio.run(
         ocr_many(
@@ -145,7 +145,7 @@ def _cmd_ocr(args: argparse.Namespace) -> int:
 
 
 def _cmd_imagine(args: argparse.Namespace) -> int:
-    from llmcfg.client import LLM
+    from llmcfg.calls.client import LLM
 
     llm = LLM(load_config(args.file))
     result = llm.imagine(
@@ -184,7 +184,7 @@ def _report_cells(totals: Totals) -> tuple[str, ...]:
 
 
 def _cmd_costs(args: argparse.Namespace) -> int:
-    from llmcfg.costs_report import parse_since, report_file
+    from llmcfg.money.report import parse_since, report_file
 
     log = args.log
     if log is None:
@@ -230,7 +230,7 @@ def _cmd_costs(args: argparse.Namespace) -> int:
 
 
 def _cmd_cache(args: argparse.Namespace) -> int:
-    from llmcfg.cache import Caches
+    from llmcfg.cache.store import Caches
 
     config = load_config(args.file)
     settings = config.cache

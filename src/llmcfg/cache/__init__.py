@@ -1,0 +1,1 @@
+"""Caches: responses and images, on diskcache."""

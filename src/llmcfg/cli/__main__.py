@@ -1,0 +1,3 @@
+from llmcfg.cli.main import main
+
+raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""OCR: modes, the offline engine, its LiteLLM provider, batch runs."""
