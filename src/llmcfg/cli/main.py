@@ -253,6 +253,21 @@ def _cmd_cache(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_export(args: argparse.Namespace) -> int:
+    from llmcfg.export.litellm_proxy import proxy_config
+
+    exported = proxy_config(load_config(args.file))
+    for warning in exported.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    if args.out in (None, "-"):
+        sys.stdout.write(exported.to_yaml())
+    else:
+        with open(args.out, "w", encoding="utf-8") as out:
+            out.write(exported.to_yaml())
+        print(f"wrote {args.out} ({len(exported.data['model_list'])} deployments)", file=sys.stderr)
+    return EXIT_OK
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="llmcfg", description="One YAML file to a production LLM setup.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -314,6 +329,12 @@ def _parser() -> argparse.ArgumentParser:
     cache = command("cache", _cmd_cache, "show, clear or prune the image and response caches")
     cache.add_argument("action", choices=("stats", "clear", "prune"))
     cache.add_argument("--config", dest="file", help=file_help)
+    export = command("export", _cmd_export, "write the config in another tool's format")
+    export.add_argument(
+        "format", choices=("litellm-proxy",), help="litellm-proxy: a LiteLLM Proxy config.yaml"
+    )
+    export.add_argument("out", nargs="?", help="file to write (default: stdout)")
+    export.add_argument("--config", dest="file", help=file_help)
     return parser
 
 

@@ -1,0 +1,1 @@
+"""Writing llmcfg's config in other tools' formats (a LiteLLM Proxy ``config.yaml``)."""
