@@ -288,7 +288,10 @@ class CallCore:
         stored = self.caches.get_response(key) if key is not None else None
         if stored is None:
             return None
-        result = result_type.model_validate(stored)
+        try:
+            result = result_type.model_validate(stored)
+        except ValueError:  # pydantic's ValidationError: an entry llmcfg did not write is a miss
+            return None
         hit = result.model_copy(
             update={
                 "cached": True,
