@@ -12,15 +12,8 @@ from llmcfg import ForbiddenHostError, ImageFetchError, ImageTooLargeError, NotA
 from llmcfg.images.fetch import ImageFetcher
 from llmcfg.testing import FakeProvider
 from tests.conftest import blocked_connections
+from tests.fetching import DRIVERS, Driver, fetcher
 from tests.images import png
-
-LOOPBACK_ONLY = ["127.0.0.1/32"]
-
-
-def fetcher(**settings: object) -> ImageFetcher:
-    options: dict[str, object] = {"allow_http": True, "allow_private_networks": LOOPBACK_ONLY, "timeout_s": 5}
-    options.update(settings)
-    return ImageFetcher(**options)  # type: ignore[arg-type]
 
 
 def test_fetches_and_detects_type_from_bytes(fake: FakeProvider, dns: dict[str, str]) -> None:
@@ -36,9 +29,12 @@ def test_fetches_and_detects_type_from_bytes(fake: FakeProvider, dns: dict[str, 
     )
 
 
-async def test_afetch(fake: FakeProvider) -> None:
-    fake.serve("/a.png", png())
-    assert (await fetcher().afetch(f"http://127.0.0.1:{fake.port}/a.png")).content_type == "image/png"
+@pytest.mark.parametrize("driver", DRIVERS)
+def test_both_drivers_fetch(fake: FakeProvider, driver: Driver) -> None:
+    data = png()
+    fake.serve("/a.png", data, content_type="text/plain")
+    fetched = driver(fetcher(), f"http://127.0.0.1:{fake.port}/a.png")
+    assert (fetched.data, fetched.content_type) == (data, "image/png")
 
 
 @pytest.mark.parametrize(
@@ -51,20 +47,26 @@ async def test_afetch(fake: FakeProvider) -> None:
         ("example.test.evil.test", False),
         ("notexample.test", False),
         ("EXAMPLE.TEST", True),
+        ("evilcdn.example.test", False),  # the wildcard needs a dot boundary
+        ("xcdn.example.test", False),
+        ("a.evilcdn.example.test", False),
+        ("deep.sub.cdn.example.test", True),
+        ("example.test.", True),
     ],
 )
+@pytest.mark.parametrize("driver", DRIVERS)
 def test_whitelist_matches_exactly_or_by_subdomain(
-    fake: FakeProvider, dns: dict[str, str], host: str, allowed: bool
+    fake: FakeProvider, dns: dict[str, str], host: str, allowed: bool, driver: Driver
 ) -> None:
-    dns[host.lower()] = "127.0.0.1"
+    dns[host.lower().rstrip(".")] = "127.0.0.1"
     fake.serve("/i.png", png())
     policy = fetcher(allowed_domains=["example.test", "*.cdn.example.test"])
     url = f"http://{host}:{fake.port}/i.png"
     if allowed:
-        assert policy.fetch(url).content_type == "image/png"
+        assert driver(policy, url).content_type == "image/png"
     else:
         with pytest.raises(ForbiddenHostError, match="allowed_domains"):
-            policy.fetch(url)
+            driver(policy, url)
         assert fake.gets == []
 
 
@@ -76,11 +78,14 @@ def test_whitelist_matches_exactly_or_by_subdomain(
         "gopher://example.test/",
         "https://example.com@10.0.0.1/a.png",
         "https://user:pass@example.test/a.png",
+        "https://@example.test/a.png",
+        "https://example.test%40127.0.0.1/a.png",
     ],
 )
-def test_schemes_and_userinfo_are_refused(url: str) -> None:
+@pytest.mark.parametrize("driver", DRIVERS)
+def test_schemes_and_userinfo_are_refused(url: str, driver: Driver) -> None:
     with pytest.raises(ForbiddenHostError):
-        ImageFetcher().fetch(url)
+        driver(ImageFetcher(), url)
 
 
 def test_http_is_refused_unless_allowed() -> None:
@@ -121,10 +126,11 @@ ADDRESSES = [
 
 
 @pytest.mark.parametrize("host", ADDRESSES)
-def test_every_non_public_address_class_is_refused(fake: FakeProvider, host: str) -> None:
+@pytest.mark.parametrize("driver", DRIVERS)
+def test_every_non_public_address_class_is_refused(fake: FakeProvider, host: str, driver: Driver) -> None:
     before = len(blocked_connections)
     with pytest.raises(ForbiddenHostError, match="not a public internet address"):
-        ImageFetcher(allow_http=True).fetch(f"http://{host}:{fake.port}/a.png")
+        driver(ImageFetcher(allow_http=True), f"http://{host}:{fake.port}/a.png")
     assert fake.gets == []
     assert len(blocked_connections) == before
 
@@ -146,29 +152,36 @@ def test_hostname_resolving_to_loopback_is_refused(fake: FakeProvider, dns: dict
         "http://outside.test/x.png",
     ],
 )
+@pytest.mark.parametrize("driver", DRIVERS)
 def test_every_redirect_hop_is_checked_like_the_first(
-    fake: FakeProvider, dns: dict[str, str], target: str
+    fake: FakeProvider, dns: dict[str, str], target: str, driver: Driver
 ) -> None:
     dns["images.test"] = "127.0.0.1"
     dns["outside.test"] = "127.0.0.1"
     url = fake.redirect("/r", target)
     before = len(blocked_connections)
     with pytest.raises(ForbiddenHostError):
-        fetcher(allowed_domains=["images.test"]).fetch(url.replace("127.0.0.1", "images.test"))
+        driver(fetcher(allowed_domains=["images.test"]), url.replace("127.0.0.1", "images.test"))
     assert fake.gets == ["/r"]
     assert len(blocked_connections) == before
 
 
-def test_relative_redirects_are_followed_up_to_the_limit(fake: FakeProvider) -> None:
+@pytest.mark.parametrize("driver", DRIVERS)
+def test_relative_redirects_are_followed_up_to_the_limit(fake: FakeProvider, driver: Driver) -> None:
     fake.serve("/final.png", png())
     fake.redirect("/one", "/two")
     fake.redirect("/two", "/final.png")
-    assert fetcher(max_redirects=2).fetch(f"http://127.0.0.1:{fake.port}/one").content_type == "image/png"
+    fetched = driver(fetcher(max_redirects=2), f"http://127.0.0.1:{fake.port}/one")
+    assert (fetched.content_type, fetched.url) == ("image/png", f"http://127.0.0.1:{fake.port}/final.png")
+    assert fake.gets == ["/one", "/two", "/final.png"]
     with pytest.raises(ForbiddenHostError, match="more than 1 redirects"):
-        fetcher(max_redirects=1).fetch(f"http://127.0.0.1:{fake.port}/one")
+        driver(fetcher(max_redirects=1), f"http://127.0.0.1:{fake.port}/one")
+    with pytest.raises(ForbiddenHostError, match="more than 0 redirects"):
+        driver(fetcher(max_redirects=0), f"http://127.0.0.1:{fake.port}/one")
 
 
-def test_body_over_the_cap_is_cut_off_with_memory_bounded(fake: FakeProvider) -> None:
+@pytest.mark.parametrize("driver", DRIVERS)
+def test_body_over_the_cap_is_cut_off_with_memory_bounded(fake: FakeProvider, driver: Driver) -> None:
     sent = [0]
 
     def sixty_four_megabytes() -> Iterator[bytes]:
@@ -181,7 +194,7 @@ def test_body_over_the_cap_is_cut_off_with_memory_bounded(fake: FakeProvider) ->
     tracemalloc.start()
     try:
         with pytest.raises(ImageTooLargeError, match="download stopped"):
-            fetcher(max_size_mb=10).fetch(url)
+            driver(fetcher(max_size_mb=10), url)
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
@@ -189,19 +202,29 @@ def test_body_over_the_cap_is_cut_off_with_memory_bounded(fake: FakeProvider) ->
     assert sent[0] < 64 * 1024 * 1024  # the server did not get to send it all
 
 
-def test_declared_length_over_the_cap_is_refused_before_reading(fake: FakeProvider) -> None:
+@pytest.mark.parametrize("driver", DRIVERS)
+def test_declared_length_over_the_cap_is_refused_before_reading(fake: FakeProvider, driver: Driver) -> None:
     url = fake.serve("/big.png", png() + b"\0" * (2 * 1024 * 1024), content_type="image/png")
-    with pytest.raises(ImageTooLargeError, match="the limit is"):
-        fetcher(max_size_mb=1).fetch(url)
+    with pytest.raises(ImageTooLargeError, match=r"image is 2,09\d,\d{3} bytes; the limit is 1,048,576"):
+        driver(fetcher(max_size_mb=1), url)
+    exact = fake.serve("/exact.png", png() + b"\0" * (1024 * 1024 - len(png())), content_type="image/png")
+    assert len(driver(fetcher(max_size_mb=1), exact).data) == 1024 * 1024  # the cap itself is allowed
 
 
-def test_non_image_and_http_errors(fake: FakeProvider) -> None:
-    html = fake.serve("/page", b"<html>hello</html>", content_type="image/png")
-    with pytest.raises(NotAnImageError):
-        fetcher().fetch(html)
-    missing = fake.serve("/gone", b"nope", status=404)
-    with pytest.raises(ImageFetchError, match="HTTP 404"):
-        fetcher().fetch(missing)
+@pytest.mark.parametrize("driver", DRIVERS)
+@pytest.mark.parametrize("status", [400, 403, 404, 500, 503])
+def test_http_error_statuses_are_refused(fake: FakeProvider, driver: Driver, status: int) -> None:
+    url = fake.serve("/gone", png(), status=status, content_type="image/png")
+    with pytest.raises(ImageFetchError, match=f"HTTP {status}"):
+        driver(fetcher(), url)
+
+
+@pytest.mark.parametrize("driver", DRIVERS)
+def test_html_is_refused_as_not_an_image_from_its_bytes(fake: FakeProvider, driver: Driver) -> None:
+    """The Content-Type claims PNG; the bytes decide, before Pillow ever sees them."""
+    html = fake.serve("/page", b"<html><body>hello, this is a page</body></html>", content_type="image/png")
+    with pytest.raises(NotAnImageError, match=r"is not an image: the body is not a JPEG, PNG, WEBP or GIF"):
+        driver(fetcher(), html)
 
 
 def test_refusal_logs_one_event() -> None:

@@ -119,9 +119,10 @@ class ImageResult(CallResult):
     def count(self) -> int:
         return len(self.images)
 
-    def save(self, folder: str | Path) -> list[Path]:
+    def save(self, folder: str | Path, *, overwrite: bool = False) -> list[Path]:
         """Decode base64 images or download URLs (through the safe fetcher, allowing only each
-        URL's own host); never overwrites a different file. Returns the paths written."""
+        URL's own host); never overwrites a different file or writes through a link unless
+        ``overwrite``. Returns the paths written."""
         from llmcfg.images.fetch import ImageFetcher
         from llmcfg.images.generation import save_images
 
@@ -130,4 +131,5 @@ class ImageResult(CallResult):
         def fetcher_for(host: str) -> ImageFetcher:
             return ImageFetcher(**{**settings, "allowed_domains": [host]})
 
-        return save_images([(image.url, image.b64_json) for image in self.images], folder, fetcher_for)
+        images = [(image.url, image.b64_json) for image in self.images]
+        return save_images(images, folder, fetcher_for, overwrite=overwrite)

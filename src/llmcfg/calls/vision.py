@@ -20,7 +20,7 @@ from llmcfg.exceptions import (
 from llmcfg.images.decode import decode
 from llmcfg.images.fetch import ImageFetcher
 from llmcfg.images.generation import ImageRequest, caps_for, check_request, image_cost
-from llmcfg.images.intake import ImageInput, afetch_cached, fetch_cached, is_url, local_bytes
+from llmcfg.images.intake import ImageInput, aimage_bytes, image_bytes
 from llmcfg.images.normalise import normalise, tiles
 from llmcfg.images.tokens import Detail, estimate_image_tokens, optimal_detail
 from llmcfg.money.budget.estimate import image_estimate
@@ -322,16 +322,10 @@ class ImageMethods(CallCore):
         return self._fetcher
 
     def _image_bytes(self, image: ImageInput) -> bytes:
-        if is_url(image):
-            return fetch_cached(str(image), self.fetcher, self.caches if self.config.cache.enabled else None)
-        return local_bytes(image)
+        return image_bytes(image, self.fetcher, self.caches if self.config.cache.enabled else None)
 
     async def _aimage_bytes(self, image: ImageInput) -> bytes:
-        if is_url(image):
-            return await afetch_cached(
-                str(image), self.fetcher, self.caches if self.config.cache.enabled else None
-            )
-        return await asyncio.to_thread(local_bytes, image)
+        return await aimage_bytes(image, self.fetcher, self.caches if self.config.cache.enabled else None)
 
     def _require_vision(self, call: Call) -> None:
         if not call.info.vision and call.info.mode != "ocr":

@@ -199,6 +199,9 @@ class FetchConfig(_Strict):
     timeout_s: float = Field(30.0, gt=0)
     max_redirects: int = Field(3, ge=0)
     max_pixels: int = Field(50_000_000, gt=0, description="Larger images are refused as decompression bombs.")
+    local_files: bool = Field(
+        True, description="false: a string is never read as a file path (pass a pathlib.Path for files)."
+    )
 
 
 class Config(_Strict):

@@ -1,109 +1,73 @@
 """Download images without becoming a proxy into the private network (SSRF).
 
-Each hop (the first URL and every redirect) is checked the same way: scheme, userinfo, the domain
-whitelist, then every address the name resolves to must be globally routable (IPv4-in-IPv6 forms
-and numeric spellings included). The connection then goes to the address that was checked, never
-to a second lookup, so DNS rebinding cannot slip through; TLS still verifies the hostname (SNI).
-Bodies are streamed and cut at the size cap; the format is judged from the bytes.
+The protocol lives once, without I/O, in fetch_steps.py: each hop (the first URL and every
+redirect) is checked the same way -- scheme, user info, the domain whitelist, then every address
+the name resolves to must pass llmcfg's own deny table (addresses.py). The connection goes to the
+address that was checked, never to a second lookup, so DNS rebinding cannot slip through; TLS
+still verifies the hostname (SNI). Bodies are decoded as they stream and cut at the size cap;
+``timeout_s`` is one deadline for the whole fetch. Here are only the two runners that do the
+waiting (``fetch`` with httpx.Client, ``afetch`` with httpx.AsyncClient) and the one place that
+turns every failure into an ImageFetchError subclass plus an ``image.fetch_refused`` event.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import ipaddress
 import socket
-from collections.abc import Iterable
-from dataclasses import dataclass
-from typing import Any
-from urllib.parse import urljoin, urlsplit
+from collections.abc import AsyncIterator, Generator, Iterable, Iterator
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 import httpx
 import structlog
 
-from llmcfg.exceptions import ForbiddenHostError, ImageFetchError, ImageTooLargeError, NotAnImageError
-from llmcfg.images.decode import SUPPORTED, sniff
+from llmcfg.exceptions import ForbiddenHostError, ImageFetchError
+from llmcfg.images.addresses import check_address
+from llmcfg.images.fetch_steps import (
+    Driver,
+    FetchedImage,
+    Policy,
+    Resolve,
+    Send,
+    Step,
+    check_steps,
+    fetch_steps,
+)
 
 __all__ = ["FetchedImage", "ImageFetcher", "check_address"]
 
 _logger = structlog.get_logger("llmcfg")
-_REDIRECTS = {301, 302, 303, 307, 308}
-_NAT64 = ipaddress.ip_network("64:ff9b::/96")
-_CHUNK = 64 * 1024
-
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+_T = TypeVar("_T")
 
 
-@dataclass(frozen=True)
-class FetchedImage:
-    data: bytes
-    content_type: str  # detected from the bytes
-    url: str  # after redirects
+def _addresses(infos: list[Any]) -> list[str]:
+    return [str(info[4][0]) for info in infos]
 
 
-def _embedded_ipv4(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
-    """The IPv4 address hidden in an IPv6 one (mapped, 6to4, NAT64, compatible), if any."""
-    if address.ipv4_mapped is not None:
-        return address.ipv4_mapped
-    if address.sixtofour is not None:
-        return address.sixtofour
-    if address in _NAT64:
-        return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
-    if int(address) >> 32 == 0 and int(address) > 1:  # ::a.b.c.d, IPv4-compatible (deprecated)
-        return ipaddress.IPv4Address(int(address))
-    teredo = address.teredo
-    return teredo[1] if teredo is not None else None
-
-
-def _is_public(address: IPAddress) -> bool:
-    if isinstance(address, ipaddress.IPv6Address):
-        inner = _embedded_ipv4(address)
-        if inner is not None and not _is_public(inner):
-            return False
-    return address.is_global and not (
-        address.is_multicast or address.is_reserved or address.is_unspecified or address.is_link_local
-    )
-
-
-def check_address(
-    address: IPAddress, allowed_networks: list[ipaddress.IPv4Network | ipaddress.IPv6Network]
-) -> None:
-    if _is_public(address) or any(address in network for network in allowed_networks):
-        return
-    raise ForbiddenHostError(f"address {address} is not a public internet address")
-
-
-def _literal_address(host: str) -> IPAddress | None:
-    """``host`` as an IP address, accepting the legacy numeric spellings (``127.1``, ``0x7f.1``,
-    ``2130706433``, ``0177.0.0.1``) that C resolvers accept."""
+def _host_of(url: str) -> str | None:
     try:
-        return ipaddress.ip_address(host)
+        return urlsplit(url).hostname
     except ValueError:
-        pass
-    try:
-        return ipaddress.IPv4Address(socket.inet_aton(host))
-    except OSError:
         return None
 
 
-def _host_allowed(host: str, allowed_domains: list[str]) -> bool:
-    if not allowed_domains:
-        return True
-    for pattern in allowed_domains:
-        pattern = pattern.lower().rstrip(".")
-        if pattern.startswith("*."):
-            if host.endswith(pattern[1:]) and len(host) > len(pattern) - 1:
-                return True
-        elif host == pattern:
-            return True
-    return False
+def _timed_out(policy: Policy) -> ImageFetchError:
+    """The deadline's own message when it has passed, else httpx's per-step timeout."""
+    try:
+        policy.remaining()
+    except ImageFetchError as late:
+        return late
+    return ImageFetchError(f"download timed out (fetch.timeout_s: {policy.timeout_s:g} s)")
 
 
 class ImageFetcher:
     """Fetch images by URL under a policy (the ``fetch`` section of the config, as keywords).
 
-    ``transport`` is the test seam (an httpx transport); ``resolver`` maps (host, port) to
-    addresses and defaults to the system resolver.
+    ``transport``/``async_transport`` are the test seams (httpx transports). ``local_files`` is
+    read by the image intake (a string is never opened as a file when it is False).
     """
 
     def __init__(
@@ -116,6 +80,7 @@ class ImageFetcher:
         timeout_s: float = 30.0,
         max_redirects: int = 3,
         max_pixels: int | None = None,
+        local_files: bool = True,
         transport: httpx.BaseTransport | None = None,
         async_transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
@@ -132,164 +97,116 @@ class ImageFetcher:
         self.timeout_s = timeout_s
         self.max_redirects = max_redirects
         self.max_pixels = max_pixels
+        self.local_files = local_files
         self._transport = transport
         self._async_transport = async_transport
 
-    # -- one hop ----------------------------------------------------------------------------------
-    def _check_url(self, url: str) -> tuple[str, str, int]:
-        """(scheme, host, port) of an acceptable URL, else ForbiddenHostError."""
-        parts = urlsplit(url)
-        scheme = parts.scheme.lower()
-        if scheme not in ("http", "https"):
-            raise ForbiddenHostError(f"scheme {scheme or '(none)'!r} is not allowed; use https")
-        if scheme == "http" and not self.allow_http:
-            raise ForbiddenHostError("plain http is not allowed (fetch.allow_http: false); use https")
-        if parts.username is not None or parts.password is not None or "@" in parts.netloc:
-            raise ForbiddenHostError("URLs with user info (user@host) are not allowed")
-        host = (parts.hostname or "").lower().rstrip(".")
-        if not host:
-            raise ForbiddenHostError("URL has no host")
-        if not _host_allowed(host, self.allowed_domains):
-            raise ForbiddenHostError(f"host {host!r} is not in fetch.allowed_domains")
-        try:
-            port = parts.port or (443 if scheme == "https" else 80)
-        except ValueError:
-            raise ForbiddenHostError("URL has an invalid port") from None
-        return scheme, host, port
+    def _policy(self) -> Policy:
+        """A fresh policy (settings plus this fetch's deadline) for each fetch."""
+        return Policy(
+            self.allowed_domains,
+            self.allow_http,
+            self.allowed_networks,
+            self.max_bytes,
+            self.timeout_s,
+            self.max_redirects,
+        )
 
-    def _checked_address(self, host: str, addresses: list[str]) -> str:
-        if not addresses:
-            raise ImageFetchError(f"host {host!r} did not resolve")
-        for text in addresses:
-            check_address(ipaddress.ip_address(text.split("%")[0]), self.allowed_networks)
-        return str(addresses[0])
-
-    def _resolve(self, host: str, port: int) -> str:
-        literal = _literal_address(host)
-        if literal is not None:
-            return self._checked_address(host, [str(literal)])
+    @contextlib.contextmanager
+    def _refusals(self, policy: Policy) -> Iterator[None]:
+        """Every way a fetch can fail, as an ImageFetchError subclass with the reason, logged once."""
         try:
-            infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+            yield
+        except ImageFetchError as refusal:
+            raise self._refused(policy.url, refusal) from None
         except socket.gaierror:
-            raise ImageFetchError(f"host {host!r} did not resolve") from None
-        return self._checked_address(host, [str(info[4][0]) for info in infos])
-
-    async def _aresolve(self, host: str, port: int) -> str:
-        literal = _literal_address(host)
-        if literal is not None:
-            return self._checked_address(host, [str(literal)])
-        try:
-            infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
-        except socket.gaierror:
-            raise ImageFetchError(f"host {host!r} did not resolve") from None
-        return self._checked_address(host, [str(info[4][0]) for info in infos])
-
-    @staticmethod
-    def _pinned(
-        url: str, scheme: str, host: str, port: int, address: str
-    ) -> tuple[str, dict[str, str], dict[str, Any]]:
-        """URL aimed at the checked address, with the Host header and TLS name of the original."""
-        parts = urlsplit(url)
-        ip_host = f"[{address}]" if ":" in address else address
-        target = parts._replace(netloc=f"{ip_host}:{port}").geturl()
-        default_port = port == (443 if scheme == "https" else 80)
-        headers = {"Host": host if default_port else f"{host}:{port}", "Accept": "image/*"}
-        extensions = {"sni_hostname": host} if scheme == "https" else {}
-        return target, headers, extensions
-
-    def _redirect(self, url: str, response: httpx.Response, hops: int) -> str:
-        location = response.headers.get("location")
-        if not location:
-            raise ImageFetchError(f"redirect {response.status_code} without a Location")
-        if hops >= self.max_redirects:
-            raise ForbiddenHostError(f"more than {self.max_redirects} redirects")
-        return urljoin(url, str(location))
-
-    def _check_declared_size(self, response: httpx.Response) -> None:
-        if response.status_code >= 400:
-            raise ImageFetchError(f"image URL answered HTTP {response.status_code}")
-        declared = response.headers.get("content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            raise ImageTooLargeError(f"image is {int(declared):,} bytes; the limit is {self.max_bytes:,}")
-
-    def _accept_chunk(self, body: bytearray, chunk: bytes) -> None:
-        body.extend(chunk)
-        if len(body) > self.max_bytes:
-            raise ImageTooLargeError(
-                f"image is larger than the limit of {self.max_bytes:,} bytes; download stopped"
-            )
-
-    def _finish(self, body: bytearray, url: str) -> FetchedImage:
-        kind = sniff(bytes(body[:16]))
-        if kind is None:
-            raise NotAnImageError(f"{url} did not return a JPEG, PNG, WEBP or GIF image")
-        return FetchedImage(bytes(body), SUPPORTED[kind], url)
+            unresolved = ImageFetchError(f"host {_host_of(policy.url)!r} did not resolve")
+            raise self._refused(policy.url, unresolved) from None
+        except (httpx.TimeoutException, asyncio.TimeoutError, TimeoutError):
+            raise self._refused(policy.url, _timed_out(policy)) from None
+        except (httpx.InvalidURL, ValueError) as invalid:
+            raise self._refused(policy.url, ForbiddenHostError(f"not a valid URL ({invalid})")) from None
+        except httpx.HTTPError as failure:
+            failed = ImageFetchError(f"download failed: {type(failure).__name__}")
+            raise self._refused(policy.url, failed) from failure
 
     def _refused(self, url: str, error: ImageFetchError) -> ImageFetchError:
         _logger.warning(
-            "image.fetch_refused", host=urlsplit(url).hostname, error=type(error).__name__, reason=str(error)
+            "image.fetch_refused", host=_host_of(url), error=type(error).__name__, reason=str(error)
         )
         return error
+
+    # -- the runners: the only code that waits (the client is made only when a hop is sent) ------
+    def _run(self, steps: Generator[Step, Any, _T], policy: Policy) -> _T:
+        with self._refusals(policy), contextlib.ExitStack() as stack:
+            hop = stack.enter_context(contextlib.ExitStack())  # the current response
+            client: httpx.Client | None = None
+            chunks: Iterator[bytes] = iter(())
+            driver = Driver(steps)
+            while (step := driver.next()) is not None:
+                if isinstance(step, Resolve):
+                    driver.reply = _addresses(
+                        socket.getaddrinfo(step.host, step.port, type=socket.SOCK_STREAM)
+                    )
+                elif isinstance(step, Send):
+                    hop.close()
+                    client = client or stack.enter_context(httpx.Client(transport=self._transport))
+                    request = client.stream("GET", step.url, timeout=policy.remaining(), **step.options)
+                    driver.reply = hop.enter_context(request)
+                    chunks = driver.reply.iter_raw()
+                else:
+                    driver.reply = next(chunks, b"")
+            return driver.result
+
+    async def _arun(self, steps: Generator[Step, Any, _T], policy: Policy) -> _T:
+        """``_run``'s twin for asyncio: each wait is also bounded by the time left."""
+        with self._refusals(policy):
+            async with contextlib.AsyncExitStack() as stack:
+                hop = await stack.enter_async_context(contextlib.AsyncExitStack())
+                client: httpx.AsyncClient | None = None
+                chunks: AsyncIterator[bytes] | None = None
+                driver = Driver(steps)
+                while (step := driver.next()) is not None:
+                    if isinstance(step, Resolve):
+                        loop = asyncio.get_running_loop()
+                        lookup = loop.getaddrinfo(step.host, step.port, type=socket.SOCK_STREAM)
+                        driver.reply = _addresses(await asyncio.wait_for(lookup, policy.remaining()))
+                    elif isinstance(step, Send):
+                        await hop.aclose()
+                        if client is None:
+                            opened = httpx.AsyncClient(transport=self._async_transport)
+                            client = await stack.enter_async_context(opened)
+                        request = client.stream("GET", step.url, timeout=policy.remaining(), **step.options)
+                        response = await asyncio.wait_for(
+                            hop.enter_async_context(request), policy.remaining()
+                        )
+                        driver.reply, chunks = response, response.aiter_raw()
+                    else:
+                        assert chunks is not None  # the steps ask for the body only after a response
+                        driver.reply = await asyncio.wait_for(anext(chunks, b""), policy.remaining())
+                return driver.result
 
     # -- public -----------------------------------------------------------------------------------
     def fetch(self, url: str) -> FetchedImage:
         """Download an image; ImageFetchError subclasses say why not."""
-        current = url
-        try:
-            with httpx.Client(
-                transport=self._transport, timeout=self.timeout_s, follow_redirects=False
-            ) as client:
-                for hops in range(self.max_redirects + 1):
-                    scheme, host, port = self._check_url(current)
-                    target, headers, extensions = self._pinned(
-                        current, scheme, host, port, self._resolve(host, port)
-                    )
-                    with client.stream("GET", target, headers=headers, extensions=extensions) as response:
-                        if response.status_code in _REDIRECTS:
-                            current = self._redirect(current, response, hops)
-                            continue
-                        self._check_declared_size(response)
-                        body = bytearray()
-                        for chunk in response.iter_bytes(_CHUNK):
-                            self._accept_chunk(body, chunk)
-                        return self._finish(body, current)
-                raise ForbiddenHostError(f"more than {self.max_redirects} redirects")
-        except ImageFetchError as error:
-            raise self._refused(current, error) from None
-        except httpx.HTTPError as error:
-            raise self._refused(
-                current, ImageFetchError(f"download failed: {type(error).__name__}")
-            ) from error
+        policy = self._policy()
+        return self._run(fetch_steps(url, policy), policy)
 
     async def afetch(self, url: str) -> FetchedImage:
-        """``fetch``, awaited."""
-        current = url
-        try:
-            async with httpx.AsyncClient(
-                transport=self._async_transport, timeout=self.timeout_s, follow_redirects=False
-            ) as client:
-                for hops in range(self.max_redirects + 1):
-                    scheme, host, port = self._check_url(current)
-                    address = await self._aresolve(host, port)
-                    target, headers, extensions = self._pinned(current, scheme, host, port, address)
-                    async with client.stream(
-                        "GET", target, headers=headers, extensions=extensions
-                    ) as response:
-                        if response.status_code in _REDIRECTS:
-                            current = self._redirect(current, response, hops)
-                            continue
-                        self._check_declared_size(response)
-                        body = bytearray()
-                        async for chunk in response.aiter_bytes(_CHUNK):
-                            self._accept_chunk(body, chunk)
-                        return self._finish(body, current)
-                raise ForbiddenHostError(f"more than {self.max_redirects} redirects")
-        except ImageFetchError as error:
-            raise self._refused(current, error) from None
-        except httpx.HTTPError as error:
-            raise self._refused(
-                current, ImageFetchError(f"download failed: {type(error).__name__}")
-            ) from error
+        """``fetch``, awaited: the same steps, driven by the async runner."""
+        policy = self._policy()
+        return await self._arun(fetch_steps(url, policy), policy)
+
+    def check(self, url: str) -> None:
+        """Refuse ``url`` if the policy would not fetch it now (URL and every resolved address),
+        without downloading: a cached copy must pass this before it is served."""
+        policy = self._policy()
+        self._run(check_steps(url, policy), policy)
+
+    async def acheck(self, url: str) -> None:
+        """``check``, awaited."""
+        policy = self._policy()
+        await self._arun(check_steps(url, policy), policy)
 
     def fetch_data_url(self, url: str) -> str:
         fetched = self.fetch(url)

@@ -9,7 +9,11 @@ tokens in the response's usage (gpt-image models); LiteLLM's table keyed by qual
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
+import os
+import stat
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -24,6 +28,8 @@ from llmcfg.money.prices import price_table
 
 if TYPE_CHECKING:
     from llmcfg.images.fetch import ImageFetcher
+
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 
 __all__ = [
     "IMAGE_MODELS",
@@ -190,24 +196,62 @@ def image_cost(
     return CallCost(None, "unknown")
 
 
-def _unique_path(folder: Path, data: bytes) -> Path:
+def _same_file(path: Path, data: bytes) -> bool:
+    """``path`` is a regular file (not a link) holding exactly ``data``; links are never read."""
+    try:
+        descriptor = os.open(path, os.O_RDONLY | _NOFOLLOW)
+    except OSError:
+        return False
+    with os.fdopen(descriptor, "rb") as existing:
+        return stat.S_ISREG(os.fstat(existing.fileno()).st_mode) and existing.read(len(data) + 1) == data
+
+
+def _place(temporary: str, folder: Path, stem: str, suffix: str, data: bytes, overwrite: bool) -> Path:
+    """Give the written temporary file its final name in ``folder``, atomically and never over
+    another file unless ``overwrite``: a hard link fails if the name exists (a planted link too)."""
+    number = 1
+    while True:
+        path = folder / (f"{stem}{suffix}" if number == 1 else f"{stem}-{number}{suffix}")
+        if overwrite:
+            os.replace(temporary, path)  # replaces a link itself, never writes through it
+            return path
+        try:
+            os.link(temporary, path, follow_symlinks=False)
+            return path
+        except FileExistsError:
+            if _same_file(path, data):
+                return path
+        number += 1
+
+
+def _save_one(folder: Path, data: bytes, overwrite: bool) -> Path:
     kind = sniff(data[:16])
     if kind is None:
         raise NotAnImageError("the generated image is not a PNG, JPEG, WEBP or GIF")
-    digest = hashlib.sha256(data).hexdigest()
-    path = folder / f"{digest[:16]}.{'jpg' if kind == 'jpeg' else kind}"
-    number = 1
-    while path.exists() and path.read_bytes() != data:  # same name, other bytes: never overwrite
-        number += 1
-        path = folder / f"{digest[:16]}-{number}.{'jpg' if kind == 'jpeg' else kind}"
-    return path
+    suffix = ".jpg" if kind == "jpeg" else f".{kind}"
+    # mkstemp: a new random name opened O_CREAT|O_EXCL|O_NOFOLLOW, so a planted .part link is never used
+    descriptor, temporary = tempfile.mkstemp(dir=folder, prefix=".llmcfg-", suffix=".part")
+    try:
+        with os.fdopen(descriptor, "wb") as out:
+            out.write(data)
+        return _place(temporary, folder, hashlib.sha256(data).hexdigest()[:16], suffix, data, overwrite)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temporary)
 
 
 def save_images(
-    images: list[tuple[str | None, str | None]], folder: str | Path, fetcher_for: Any
+    images: list[tuple[str | None, str | None]],
+    folder: str | Path,
+    fetcher_for: Any,
+    *,
+    overwrite: bool = False,
 ) -> list[Path]:
     """Write each (url, b64_json) image into ``folder``, named by content hash; returns the paths.
-    URLs are downloaded through the safe fetcher, which allows just that URL's host."""
+    URLs are downloaded through the safe fetcher, which allows just that URL's host. Files are
+    written whole under a temporary name in the folder, then linked into place; an existing file
+    of the same name with other bytes (or a link) is left alone and the next name taken, unless
+    ``overwrite``."""
     target = Path(folder)
     target.mkdir(parents=True, exist_ok=True)
     paths = []
@@ -219,10 +263,5 @@ def save_images(
             data = fetcher.fetch(url).data
         else:
             continue
-        path = _unique_path(target, data)
-        if not path.exists():
-            temporary = path.with_suffix(path.suffix + ".part")
-            temporary.write_bytes(data)
-            temporary.replace(path)  # whole file or none
-        paths.append(path)
+        paths.append(_save_one(target, data, overwrite))
     return paths
