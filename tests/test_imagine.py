@@ -12,6 +12,7 @@ from PIL import Image
 
 import llmcfg
 from llmcfg import LLM, CapabilityError, load_config
+from llmcfg.money.prices import price_table
 from llmcfg.testing import FakeProvider, use_fake
 
 IMAGES = """
@@ -113,13 +114,20 @@ def test_style_and_hd_reach_dalle3(illm: LLM, fake: FakeProvider) -> None:
 
 
 @pytest.mark.parametrize(
-    ("size", "quality", "price"), [("1024x1024", "low", 0.011), ("1536x1024", "high", 0.25)]
+    ("size", "quality", "tokens_per_image"), [("1024x1024", "low", 272), ("1536x1024", "high", 6208)]
 )
-def test_cost_is_the_table_price_for_size_and_quality(
-    illm: LLM, size: str, quality: str, price: float
+def test_gpt_image_cost_is_the_usage_the_api_reported_at_table_rates(
+    illm: LLM, fake: FakeProvider, size: str, quality: str, tokens_per_image: int
 ) -> None:
+    """gpt-image answers carry token usage like the real API; LiteLLM's table prices those tokens."""
     result = illm.imagine("x", model="gpt-image", size=size, image_quality=quality, n=2)
-    assert (result.cost_usd, result.cost_source) == (pytest.approx(2 * price), "table")
+    entry = price_table()["gpt-image-1"]
+    prompt_tokens = 3 + 1  # the fake's tokenizer: 3 + the words of the prompt
+    expected = (
+        prompt_tokens * entry["input_cost_per_token"]
+        + 2 * tokens_per_image * entry["output_cost_per_image_token"]
+    )
+    assert (result.cost_usd, result.cost_source) == (pytest.approx(expected), "table")
 
 
 def test_cost_is_the_override_for_an_override_priced_model(illm: LLM) -> None:

@@ -27,6 +27,8 @@ _MAX_TRACKED = 10_000  # open requests remembered; old entries are dropped, not 
 def import_litellm() -> ModuleType:
     """Import litellm offline-first: its price table from the package, no feedback banners."""
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    # Anthropic calls (structured output) otherwise fetch LiteLLM's beta-header list from GitHub.
+    os.environ.setdefault("LITELLM_LOCAL_ANTHROPIC_BETA_HEADERS", "True")
     import litellm
 
     litellm.suppress_debug_info = True

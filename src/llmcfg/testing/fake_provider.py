@@ -1,45 +1,31 @@
-"""A local OpenAI-compatible provider for tests: real HTTP on 127.0.0.1, scripted replies and faults.
+"""A local provider for tests: real HTTP on 127.0.0.1, scripted replies and faults, a request log.
 
 Why a server and not a mock: LiteLLM's request building, retries, fallbacks and response parsing are
-what break in production, so tests must run them. Only the remote end is fake.
+what break in production, so tests must run them. Only the remote end is fake. It speaks three wire
+formats on one port, told apart by path: OpenAI (``/v1/chat/completions``, also OpenRouter and any
+``kind: openai`` server), Anthropic Messages (``/v1/messages``) and Gemini
+(``/v1beta/models/{model}:generateContent``); each format lives in its own module (fake_openai,
+fake_anthropic, fake_gemini), and rules are written once for all of them.
 """
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import io
 import json
 import socket
 import struct
 import threading
-import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any
 
+from llmcfg.testing import fake_anthropic, fake_gemini, fake_openai
+from llmcfg.testing.fake_wire import Event, RecordedRequest, Script, png_for
+
 __all__ = ["FakeProvider", "RecordedRequest"]
 
-_ENDPOINTS = {"chat/completions": "chat", "embeddings": "embeddings", "images/generations": "images"}
-
-
-@dataclass(frozen=True)
-class RecordedRequest:
-    """One request the fake received, as it arrived."""
-
-    endpoint: str  # chat | embeddings | images
-    path: str
-    model: str
-    api_key: str | None
-    body: dict[str, Any]
-    headers: dict[str, str]
-
-    @property
-    def messages(self) -> list[dict[str, Any]]:
-        messages: list[dict[str, Any]] = self.body.get("messages", [])
-        return messages
+_WIRES: dict[str, Any] = {"openai": fake_openai, "anthropic": fake_anthropic, "gemini": fake_gemini}
 
 
 @dataclass
@@ -47,23 +33,17 @@ class _Rule:
     action: str  # reply | status | delay | garbage | reset
     model: str | None = None
     api_key: str | None = None
-    endpoint: str | None = None
-    times: int | None = None  # None: for ever
-    text: str = ""
-    tokens_in: int | None = None
-    tokens_out: int | None = None
-    cost: float | None = None
+    times: int | None = None  # None: a standing rule, for ever
+    script: Script = field(default_factory=lambda: Script(""))
     status: int = 500
     message: str = ""
+    code: str | None = None
     retry_after: float | None = None
     seconds: float = 0.0
     body: bytes = b""
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def matches(self, request: RecordedRequest) -> bool:
         if self.times is not None and self.times <= 0:
-            return False
-        if self.endpoint is not None and self.endpoint != request.endpoint:
             return False
         if self.api_key is not None and self.api_key != request.api_key:
             return False
@@ -71,11 +51,19 @@ class _Rule:
 
 
 class FakeProvider:
-    """An OpenAI-compatible HTTP server on 127.0.0.1 with scripted replies, faults and a request log.
+    """An HTTP server on 127.0.0.1 that answers like OpenAI, Anthropic and Gemini, with scripted
+    replies, faults and a log of every request (``fake.requests``).
 
     Use it as a context manager (``with FakeProvider() as fake:``, or ``async with``); point a config
-    at it with :func:`llmcfg.testing.use_fake`. Rules are tried in the order they were added; a rule
-    with ``times`` is used up after that many requests. With no matching rule the fake answers
+    at it with :func:`llmcfg.testing.use_fake`.
+
+    Which rule answers a request: rules with a count (``times=N``; ``fail``, ``garbage`` and
+    ``reset_connection`` are used once unless told otherwise) wait in a queue and are used first,
+    in the order added, each until its count runs out; then the standing rules (``reply`` without
+    ``times``) answer, the first one added that matches. So ``fake.reply("Paris")`` followed by
+    ``fake.fail(429)`` gives one 429, then "Paris" for ever. A ``delay`` with a count waits in the
+    queue like the others and slows the request that reaches it; a standing delay
+    (``times=None``) slows every matching request. With no matching rule the fake answers
     ``default_text``.
     """
 
@@ -132,9 +120,19 @@ class FakeProvider:
         return int(self._server.server_address[1])
 
     @property
+    def root_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
     def base_url(self) -> str:
         """The OpenAI-style base URL (ends in ``/v1``) to give a provider as ``api_base``."""
-        return f"http://127.0.0.1:{self.port}/v1"
+        return f"{self.root_url}/v1"
+
+    def base_url_for(self, kind: str) -> str:
+        """The ``api_base`` a LiteLLM provider of ``kind`` needs to reach this fake: LiteLLM appends
+        ``/v1/messages`` to Anthropic's base and ``models/{model}:generateContent`` to Gemini's;
+        OpenAI-compatible providers add ``/chat/completions`` to a base ending in ``/v1``."""
+        return {"anthropic": self.root_url, "gemini": f"{self.root_url}/v1beta"}.get(kind, self.base_url)
 
     # -- scripting --------------------------------------------------------------------------------
     def reply(
@@ -147,12 +145,37 @@ class FakeProvider:
         tokens_in: int | None = None,
         tokens_out: int | None = None,
         cost: float | None = None,
-        **extra: Any,
+        tool_calls: list[dict[str, Any]] | None = None,
+        cached_tokens: int = 0,
+        cache_creation_tokens: int = 0,
+        reasoning_tokens: int = 0,
+        break_after: int | None = None,
     ) -> None:
-        """Answer with ``text``; ``cost`` adds ``usage.cost`` as OpenRouter reports it. Extra keywords:
-        ``tool_calls`` (OpenAI format), ``cached_tokens``, ``reasoning_tokens`` (usage details),
-        ``break_after`` (a stream drops the connection after that many text chunks)."""
-        self._add(_Rule("reply", model, api_key, None, times, text, tokens_in, tokens_out, cost, extra=extra))
+        """Answer with ``text``, in whatever wire format the request spoke. Without ``times`` this
+        is a standing answer; with it, a queued one used before any standing answer.
+
+        ``tokens_in`` is the whole input as LiteLLM reports it (cached tokens included; by default
+        3 + the words sent), ``tokens_out`` the answer (by default its words). ``tool_calls`` are
+        written in OpenAI's format and sent as Anthropic ``tool_use`` blocks or Gemini
+        ``functionCall`` parts. ``cached_tokens`` are input read from the prompt cache (OpenAI
+        ``cached_tokens``, Anthropic ``cache_read_input_tokens``, Gemini ``cachedContentTokenCount``),
+        ``cache_creation_tokens`` Anthropic's ``cache_creation_input_tokens``, ``reasoning_tokens``
+        the output spent thinking (Gemini ``thoughtsTokenCount``). ``cost`` adds ``usage.cost`` as
+        OpenRouter reports it; ``break_after`` makes a stream drop the connection after that many
+        text chunks.
+        """
+        script = Script(
+            text,
+            list(tool_calls or []),
+            tokens_in,
+            tokens_out,
+            cached_tokens,
+            cache_creation_tokens,
+            reasoning_tokens,
+            cost,
+            break_after,
+        )
+        self._add(_Rule("reply", model, api_key, times, script))
 
     def fail(
         self,
@@ -165,15 +188,26 @@ class FakeProvider:
         api_key: str | None = None,
         times: int | None = 1,
     ) -> None:
-        """Answer with an HTTP error in the OpenAI error format (with ``Retry-After`` when given).
+        """Answer with an HTTP error in the error format of the request's provider (OpenAI's
+        ``{"error": {...}}``, Anthropic's ``{"type": "error", ...}`` with ``overloaded_error`` for 529,
+        Gemini's ``{"error": {"code", "status"}}``), with ``Retry-After`` when given. Used once unless
+        ``times`` says otherwise (``times=None``: every time).
 
-        ``code`` is OpenAI's error code, e.g. ``content_policy_violation`` or ``context_length_exceeded``.
+        ``code`` is the provider's own error code: OpenAI's (``content_policy_violation``,
+        ``context_length_exceeded``), Anthropic's error type, Gemini's status.
         """
-        rule = _Rule(
-            "status", model, api_key, times=times, status=status, message=message, retry_after=retry_after
+        self._add(
+            _Rule(
+                "status",
+                model,
+                api_key,
+                times,
+                status=status,
+                message=message,
+                code=code,
+                retry_after=retry_after,
+            )
         )
-        rule.extra["code"] = code
-        self._add(rule)
 
     def delay(self, seconds: float, *, model: str | None = None, times: int | None = 1) -> None:
         """Wait before answering (whatever answers next): a slow or timed-out provider."""
@@ -224,20 +258,31 @@ class FakeProvider:
         with self._lock:
             self._rules.append(rule)
 
-    def _take_rules(self, request: RecordedRequest) -> Iterator[_Rule]:
-        """Yield the delays that apply, then the one rule that answers (if any); uses them up."""
+    def _take_rules(self, request: RecordedRequest) -> tuple[list[_Rule], _Rule | None]:
+        """The delays that apply and the one rule that answers (if any); uses up their counts."""
         with self._lock:
             self.requests.append(request)
-            chosen: list[_Rule] = []
-            for rule in self._rules:
-                if not rule.matches(request):
-                    continue
+            matching = [rule for rule in self._rules if rule.matches(request)]
+            delays = [rule for rule in matching if rule.action == "delay" and rule.times is None]
+            answer = None
+            for rule in [r for r in matching if r.times is not None] + [
+                r for r in matching if r.times is None
+            ]:
+                if rule.action == "delay" and rule.times is not None:
+                    delays.append(rule)
+                elif rule.action != "delay":
+                    answer = rule
+                    break
+            for rule in delays if answer is None else [*delays, answer]:
                 if rule.times is not None:
                     rule.times -= 1
-                chosen.append(rule)
-                if rule.action != "delay":
-                    break
-        yield from chosen
+        return delays, answer
+
+    def _model_names(self) -> list[str]:
+        with self._lock:
+            named = {rule.model for rule in self._rules if rule.model}
+            named |= {request.model for request in self.requests if request.model}
+        return sorted(named)
 
 
 class _Server(ThreadingHTTPServer):
@@ -245,6 +290,24 @@ class _Server(ThreadingHTTPServer):
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         """A client that hangs up mid-answer (a size cap, a timeout) is expected, not news."""
+
+
+def _route(path: str, body: dict[str, Any], headers: dict[str, str]) -> RecordedRequest | None:
+    """Which wire format and endpoint a POST speaks (None: none the fake serves)."""
+    if (endpoint := fake_anthropic.endpoint(path)) is not None:
+        model, key, provider = str(body.get("model", "")), fake_anthropic.api_key(headers), "anthropic"
+    elif (endpoint := fake_gemini.endpoint(path)) is not None:
+        model, key, provider = fake_gemini.model(path), fake_gemini.api_key(path, headers), "gemini"
+    elif (endpoint := fake_openai.endpoint(path)) is not None:
+        auth = headers.get("authorization", "")
+        model, key, provider = (
+            str(body.get("model", "")),
+            auth[7:] if auth.startswith("Bearer ") else None,
+            "openai",
+        )
+    else:
+        return None
+    return RecordedRequest(endpoint, path, model, key, body, headers, provider)
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -269,46 +332,47 @@ class _Handler(BaseHTTPRequestHandler):
             else:
                 self._send(status, body, content_type, headers)
         elif self.path.startswith("/files/"):
-            self._send(200, _png_for(self.path.rsplit("/", 1)[-1]), "image/png")
+            self._send(200, png_for(self.path.rsplit("/", 1)[-1]), "image/png")
+        elif self.path.split("?", 1)[0].rstrip("/") == "/v1/models":
+            names = self.fake._model_names()
+            if "anthropic-version" in self.headers:
+                data = [
+                    {"type": "model", "id": n, "display_name": n, "created_at": "2025-01-01T00:00:00Z"}
+                    for n in names
+                ]
+                listing = {"data": data, "has_more": False, "first_id": names[0] if names else None}
+                self._send_json(200, {**listing, "last_id": names[-1] if names else None})
+            else:
+                self._send_json(200, fake_openai.models(names))
         else:
             self._send_json(404, {"error": {"message": "not found", "type": "not_found"}})
 
     def do_POST(self) -> None:
         length = int(self.headers.get("Content-Length", "0"))
         raw = self.rfile.read(length)
-        endpoint = next(
-            (name for suffix, name in _ENDPOINTS.items() if self.path.rstrip("/").endswith(suffix)), ""
-        )
         try:
             body = json.loads(raw) if raw else {}
         except json.JSONDecodeError:
             self._send_json(400, {"error": {"message": "body is not JSON", "type": "invalid_request_error"}})
             return
-        auth = self.headers.get("Authorization", "")
-        request = RecordedRequest(
-            endpoint=endpoint,
-            path=self.path,
-            model=str(body.get("model", "")),
-            api_key=auth[7:] if auth.startswith("Bearer ") else None,
-            body=body,
-            headers={k.lower(): v for k, v in self.headers.items()},
-        )
-        answer: _Rule | None = None
-        for rule in self.fake._take_rules(request):
-            if rule.action == "delay":
-                if self.fake._stopping.wait(rule.seconds):
-                    return
-            else:
-                answer = rule
-        if not endpoint:
+        headers = {k.lower(): v for k, v in self.headers.items()}
+        request = _route(self.path, body, headers)
+        if request is None:
+            self.fake.requests.append(
+                RecordedRequest("", self.path, str(body.get("model", "")), None, body, headers)
+            )
             self._send_json(404, {"error": {"message": f"no endpoint {self.path}", "type": "not_found"}})
-        elif answer is None or answer.action == "reply":
-            self._answer(request, answer)
+            return
+        delays, answer = self.fake._take_rules(request)
+        for rule in delays:
+            if self.fake._stopping.wait(rule.seconds):
+                return
+        wire = _WIRES[request.provider]
+        if answer is None or answer.action == "reply":
+            self._answer(request, answer.script if answer is not None else Script(self.fake.default_text))
         elif answer.action == "status":
-            headers = {"Retry-After": f"{answer.retry_after:g}"} if answer.retry_after is not None else {}
-            code = answer.extra.get("code") or answer.status
-            error = {"message": answer.message, "type": _error_type(answer.status), "code": code}
-            self._send_json(answer.status, {"error": error}, headers)
+            extra = {"Retry-After": f"{answer.retry_after:g}"} if answer.retry_after is not None else {}
+            self._send_json(answer.status, wire.error(answer.status, answer.message, answer.code), extra)
         elif answer.action == "garbage":
             self._send(200, answer.body, "application/json")
         elif answer.action == "reset":
@@ -321,45 +385,30 @@ class _Handler(BaseHTTPRequestHandler):
         self.connection.close()
 
     # -- answers ----------------------------------------------------------------------------------
-    def _answer(self, request: RecordedRequest, rule: _Rule | None) -> None:
+    def _answer(self, request: RecordedRequest, script: Script) -> None:
+        wire = _WIRES[request.provider]
         if request.endpoint == "embeddings":
-            self._send_json(200, _embedding_body(request))
+            self._send_json(200, wire.embeddings(request))
         elif request.endpoint == "images":
-            self._send_json(200, _image_body(request, self.fake.base_url))
-        elif request.body.get("stream"):
-            self._stream(request, rule)
+            self._send_json(200, fake_openai.images(request, f"{self.fake.root_url}/files"))
+        elif request.stream:
+            self._send_events(wire.chat_stream(request, script), script.break_after)
         else:
-            self._send_json(200, _chat_body(request, rule, self.fake.default_text))
+            self._send_json(200, wire.chat(request, script))
 
-    def _stream(self, request: RecordedRequest, rule: _Rule | None) -> None:
-        whole = _chat_body(request, rule, self.fake.default_text)
-        text = whole["choices"][0]["message"]["content"]
+    def _send_events(self, events: list[Event], break_after: int | None) -> None:
         self.send_response(200)
         self.send_header("Content-Type", "text/event-stream")
         self.send_header("Transfer-Encoding", "chunked")
         self.end_headers()
-        base = {
-            "id": whole["id"],
-            "object": "chat.completion.chunk",
-            "created": whole["created"],
-            "model": whole["model"],
-        }
-        pieces = _split_keep_spaces(text) or [""]
-        break_after = rule.extra.get("break_after") if rule is not None else None
-        for index, piece in enumerate(pieces):
-            if break_after is not None and index >= break_after:
+        sent_text = 0
+        for event in events:
+            if event.text and break_after is not None and sent_text >= break_after:
                 self._reset()
                 return
-            delta = {"role": "assistant", "content": piece} if index == 0 else {"content": piece}
-            self._chunk({**base, "choices": [{"index": 0, "delta": delta, "finish_reason": None}]})
-        self._chunk({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
-        if (request.body.get("stream_options") or {}).get("include_usage"):
-            self._chunk({**base, "choices": [], "usage": whole["usage"]})
-        self._write_chunk(b"data: [DONE]\n\n")
+            sent_text += event.text
+            self._write_chunk(event.data)
         self._write_chunk(b"")
-
-    def _chunk(self, payload: dict[str, Any]) -> None:
-        self._write_chunk(b"data: " + json.dumps(payload).encode() + b"\n\n")
 
     def _write_chunk(self, data: bytes) -> None:
         self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
@@ -395,117 +444,3 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header(name, value)
         self.end_headers()
         self.wfile.write(body)
-
-
-def _split_keep_spaces(text: str) -> list[str]:
-    words = text.split(" ")
-    return [w if i == len(words) - 1 else w + " " for i, w in enumerate(words)]
-
-
-def _count_words(value: Any) -> int:
-    """A deterministic stand-in for a tokenizer: whitespace words of every text part."""
-    if isinstance(value, str):
-        return len(value.split())
-    if isinstance(value, list):
-        return sum(_count_words(v) for v in value)
-    if isinstance(value, dict):
-        return _count_words(value.get("content", value.get("text", "")))
-    return 0
-
-
-def _error_type(status: int) -> str:
-    return {
-        400: "invalid_request_error",
-        401: "authentication_error",
-        403: "permission_error",
-        404: "not_found_error",
-        429: "rate_limit_error",
-    }.get(status, "server_error")
-
-
-def _request_id(request: RecordedRequest) -> str:
-    return "fake-" + hashlib.sha256(json.dumps(request.body, sort_keys=True).encode()).hexdigest()[:12]
-
-
-def _chat_body(request: RecordedRequest, rule: _Rule | None, default_text: str) -> dict[str, Any]:
-    text = rule.text if rule is not None else default_text
-    tokens_in = (
-        rule.tokens_in
-        if rule is not None and rule.tokens_in is not None
-        else 3 + _count_words(request.messages)
-    )
-    tokens_out = (
-        rule.tokens_out if rule is not None and rule.tokens_out is not None else max(1, len(text.split()))
-    )
-    usage: dict[str, Any] = {
-        "prompt_tokens": tokens_in,
-        "completion_tokens": tokens_out,
-        "total_tokens": tokens_in + tokens_out,
-    }
-    if rule is not None and rule.cost is not None:
-        usage["cost"] = rule.cost
-    if rule is not None and rule.extra.get("cached_tokens"):
-        usage["prompt_tokens_details"] = {"cached_tokens": rule.extra["cached_tokens"]}
-    if rule is not None and rule.extra.get("reasoning_tokens"):
-        usage["completion_tokens_details"] = {"reasoning_tokens": rule.extra["reasoning_tokens"]}
-    message: dict[str, Any] = {"role": "assistant", "content": text}
-    if rule is not None and "tool_calls" in rule.extra:
-        message["tool_calls"] = rule.extra["tool_calls"]
-    return {
-        "id": _request_id(request),
-        "object": "chat.completion",
-        "created": int(time.time()),
-        "model": request.model,
-        "choices": [{"index": 0, "message": message, "finish_reason": "stop"}],
-        "usage": usage,
-    }
-
-
-def _embedding_body(request: RecordedRequest) -> dict[str, Any]:
-    raw = request.body.get("input", [])
-    texts = [raw] if isinstance(raw, str) else list(raw)
-    data = []
-    for index, text in enumerate(texts):
-        digest = hashlib.sha256(str(text).encode()).digest()
-        data.append({"object": "embedding", "index": index, "embedding": [b / 255 for b in digest[:8]]})
-    tokens = _count_words(texts)
-    return {
-        "object": "list",
-        "model": request.model,
-        "data": data,
-        "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
-    }
-
-
-def _image_body(request: RecordedRequest, base_url: str) -> dict[str, Any]:
-    """URLs to PNGs the fake serves, or base64 when asked (and for gpt-image, which only does that)."""
-    count = int(request.body.get("n") or 1)
-    name = _request_id(request)
-    items: list[dict[str, Any]] = []
-    for index in range(count):
-        file_name = f"{name}-{index}.png"
-        if request.body.get("response_format") == "b64_json" or request.model.startswith("gpt-image"):
-            items.append(
-                {
-                    "b64_json": base64.b64encode(_png_for(file_name)).decode(),
-                    "revised_prompt": request.body.get("prompt"),
-                }
-            )
-        else:
-            items.append(
-                {
-                    "url": f"{base_url.removesuffix('/v1')}/files/{file_name}",
-                    "revised_prompt": request.body.get("prompt"),
-                }
-            )
-    return {"created": int(time.time()), "data": items}
-
-
-def _png_for(name: str) -> bytes:
-    """A small real PNG whose colour depends on ``name``, so different images differ."""
-    from PIL import Image
-
-    colour = tuple(hashlib.sha256(name.encode()).digest()[:3])
-    buffer = io.BytesIO()
-    Image.new("RGB", (16, 16), colour).save(buffer, format="PNG")
-    return buffer.getvalue()
