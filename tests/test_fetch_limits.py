@@ -23,11 +23,11 @@ from tests.images import png
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
-def trickle(count: int) -> Iterator[bytes]:
-    """An image body sent one byte a second (the slow-loris server)."""
+def trickle(count: int, every_s: float) -> Iterator[bytes]:
+    """An image body sent one byte at a time (the slow-loris server)."""
     for byte in (PNG_MAGIC + b"\0" * count)[:count]:
         yield bytes([byte])
-        time.sleep(1)
+        time.sleep(every_s)
 
 
 def refusal_and_peak(driver: Driver, policy: ImageFetcher, url: str) -> tuple[ImageFetchError, int]:
@@ -41,15 +41,21 @@ def refusal_and_peak(driver: Driver, policy: ImageFetcher, url: str) -> tuple[Im
         tracemalloc.stop()
 
 
+@pytest.mark.parametrize(("every_s", "timeout_s"), [(1.0, 3), (0.5, 2)])
 @pytest.mark.parametrize("driver", DRIVERS)
-def test_timeout_is_a_total_deadline_against_a_byte_a_second(fake: FakeProvider, driver: Driver) -> None:
-    """Each read is quick, so a per-read timeout never fires: the deadline for the whole fetch must."""
-    url = fake.serve("/slow.png", lambda: trickle(8), content_type="image/png")
+def test_timeout_is_a_total_deadline_against_a_slow_loris(
+    fake: FakeProvider, driver: Driver, every_s: float, timeout_s: int
+) -> None:
+    """Each read is quick (a byte every ``every_s``), so a per-read timeout never fires: the
+    deadline for the whole fetch must end it, though the body would take 6 s."""
+    url = fake.serve("/slow.png", lambda: trickle(round(6 / every_s), every_s), content_type="image/png")
     start = time.monotonic()
-    refused, peak = refusal_and_peak(driver, fetcher(timeout_s=2), url)
+    refused, peak = refusal_and_peak(driver, fetcher(timeout_s=timeout_s), url)
     elapsed = time.monotonic() - start
-    assert "longer than fetch.timeout_s (2 s, a total deadline" in str(refused)
-    assert 1.9 <= elapsed < 3.5, f"the fetch took {elapsed:.1f} s against a 2 s deadline"
+    assert f"longer than fetch.timeout_s ({timeout_s} s, a total deadline" in str(refused)
+    assert timeout_s - 0.1 <= elapsed < timeout_s + every_s + 0.2, (
+        f"{elapsed:.1f} s for a {timeout_s} s deadline"
+    )
     print(f"slow server: ended after {elapsed:.2f} s, peak traced memory {peak / 1024:.0f} KiB")
 
 
