@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from llmcfg.config.schema import Config, ModelAlias
+from llmcfg.images.models import image_model
 from llmcfg.money.prices import ModelFacts, lookup
 
 __all__ = ["COST_REPORTING_PROVIDERS", "AliasInfo", "describe", "litellm_model"]
@@ -71,7 +72,9 @@ def describe(config: Config, alias: str) -> AliasInfo:
         cached = facts.cached_input_per_token if facts.cached_input_per_token is not None else input_per_token
     else:
         source, input_per_token, output_per_token, per_image, cached = "unknown", None, None, None, None
-    mode = entry.mode or (facts.mode if facts is not None and facts.mode else None) or "chat"
+    # llmcfg's own image table knows models LiteLLM's does not (openai/dall-e-3 has no entry there).
+    tabled_mode = facts.mode if facts is not None and facts.mode else None
+    mode = entry.mode or tabled_mode or ("image_generation" if image_model(routed) else "chat")
     vision = entry.vision if entry.vision is not None else bool(facts is not None and facts.supports_vision)
     return AliasInfo(
         alias=alias,

@@ -16,6 +16,7 @@ from llmcfg.exceptions import CredentialError
 __all__ = [
     "EnvReference",
     "is_reference",
+    "key_pool",
     "missing_variables",
     "parse",
     "referenced_variables",
@@ -96,3 +97,9 @@ def resolve(
         raise CredentialError(name, alias, provider)
 
     return _BRACED.sub(substitute, value)
+
+
+def key_pool(value: str) -> list[str]:
+    """The keys of one resolved ``api_key``: a variable may hold a pool, ``key1,key2,key3`` (keys
+    never contain commas); blanks around and between them are dropped."""
+    return [key.strip() for key in value.split(",") if key.strip()] or [value]

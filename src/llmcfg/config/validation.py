@@ -11,6 +11,7 @@ from typing import Any
 
 from llmcfg.config import envrefs
 from llmcfg.config.aliases import describe
+from llmcfg.config.model_checks import alias_problems, provider_problems
 from llmcfg.config.positions import Positions, closest
 from llmcfg.config.schema import QUALITIES, Config
 from llmcfg.exceptions import ConfigIssue
@@ -81,20 +82,8 @@ def check(config: Config, positions: Positions) -> list[ConfigIssue]:
                 f"{kind!r} is not a LiteLLM provider{closest(kind, sorted(providers_known))}; "
                 "for an OpenAI-compatible server of your own write kind: openai and api_base",
             )
-        keys = (
-            provider.api_key
-            if isinstance(provider.api_key, list)
-            else [provider.api_key]
-            if provider.api_key
-            else []
-        )
-        for index, key in enumerate(keys):
-            where = f"providers.{name}.api_key" + (f".{index}" if isinstance(provider.api_key, list) else "")
-            if not envrefs.is_reference(key) and envrefs.syntax_error(key) is None:
-                flag(
-                    where,
-                    "an API key is never written literally: use ${VAR}, ${VAR:-default} or os.environ/VAR",
-                )
+        for location, message in provider_problems(name, provider):
+            flag(location, message)
 
     for alias, entry in config.models.items():
         prefix = entry.model.partition("/")[0]
@@ -104,6 +93,9 @@ def check(config: Config, positions: Positions) -> list[ConfigIssue]:
                 f"unknown provider {prefix!r}{closest(prefix, list(config.providers))}; "
                 f"declare it under providers (known: {', '.join(config.providers) or 'none'})",
             )
+        else:
+            for location, message in alias_problems(config, alias):
+                flag(location, message)
 
     for kind, presets in config.presets:
         if presets is None:

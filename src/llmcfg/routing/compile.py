@@ -1,7 +1,8 @@
 """Config → arguments for ``litellm.Router``. Pure: no litellm import, no I/O but the environment.
 
-Each alias becomes a model group; a provider with several keys gives the group one deployment per
-key, which is how LiteLLM load-balances and cools down a key pool. llmcfg's own keys (price, mode,
+Each alias becomes a model group; a provider with several keys (a YAML list of references, or one
+variable holding ``key1,key2,key3``) gives the group one deployment per key, which is how LiteLLM
+load-balances and cools down a key pool. llmcfg's own keys (price, mode,
 vision) never reach LiteLLM's ``litellm_params``: unknown keys there are sent to the provider.
 """
 
@@ -49,7 +50,13 @@ def deployments_for(config: Config, alias: str, environ: Mapping[str, str]) -> l
             )
         if provider.api_key:
             raw = provider.api_key if isinstance(provider.api_key, list) else [provider.api_key]
-            keys = [envrefs.resolve(k, alias=alias, provider=provider_name, environ=environ) for k in raw]
+            keys = [
+                key
+                for ref in raw
+                for key in envrefs.key_pool(
+                    envrefs.resolve(ref, alias=alias, provider=provider_name, environ=environ)
+                )
+            ]
     base.update(entry.params)
     if entry.cache_prompt and model.partition("/")[0] in PROMPT_CACHE_MARKERS:
         base["cache_control_injection_points"] = [{"location": "message", "role": "system"}]
