@@ -150,3 +150,25 @@ def test_a_key_as_the_default_of_a_reference_is_refused_and_plain_defaults_pass(
     assert "never written literally" in issue.message
     assert "sk-proj" not in str(caught.value)
     valid("models:\n  m: {model: local/x}\n")  # ${LOCAL_KEY:-none} is no key
+
+
+def test_validate_warns_when_cache_prompt_cannot_do_anything() -> None:
+    from llmcfg.config.plan import credential_warnings
+
+    config = parse_config(
+        textwrap.dedent(
+            PROVIDERS
+            + '  groq: {api_key: "${GROQ_API_KEY:-x}"}\n'
+            + "models:\n"
+            + "  claude: {model: anthropic/claude-sonnet-4-5, cache_prompt: true}\n"
+            + "  flash: {model: gemini/gemini-2.5-flash, cache_prompt: true}\n"
+            + "  house: {model: local/x, cache_prompt: true}\n"
+            + "  fast: {model: groq/llama-3.3-70b-versatile, cache_prompt: true}\n"
+        ),
+        "cfg.yaml",
+    )
+    flagged = [w for w in credential_warnings(config) if "cache_prompt" in w]
+    assert flagged == [
+        "models.house.cache_prompt: a server of your own has no prompt caching LiteLLM can ask for; the setting does nothing there",
+        "models.fast.cache_prompt: provider kind 'groq' has no prompt caching LiteLLM can ask for; the setting does nothing there",
+    ]

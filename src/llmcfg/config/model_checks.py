@@ -24,6 +24,7 @@ __all__ = [
     "LITERAL_KEY",
     "alias_problems",
     "literal_key_problems",
+    "prompt_cache_warnings",
     "provider_problems",
 ]
 
@@ -47,6 +48,12 @@ KNOWN_PARAMS = frozenset(
         "organization", "max_retries", "drop_params", "safe_prompt", "candidate_count",
     }
 )  # fmt: skip
+
+# LiteLLM providers with prompt caching: marked per message (anthropic, bedrock, vertex_ai,
+# openrouter, gemini's context caching) or automatic for long prefixes (openai, azure, deepseek, xai).
+PROMPT_CACHING_PROVIDERS = frozenset(
+    {"anthropic", "bedrock", "vertex_ai", "openrouter", "gemini", "openai", "azure", "deepseek", "xai"}
+)
 
 _SECRET_PARAMS = frozenset({"api_key", "aws_secret_access_key", "aws_session_token", "azure_ad_token"})
 _KEY_PREFIXES = ("sk-", "sk_", "sk-ant-", "AIza", "xai-", "gsk_", "hf_", "r8_", "pk-", "key-")
@@ -156,3 +163,21 @@ def alias_problems(config: Config, alias: str) -> Iterator[tuple[str, str]]:
         hint = closest(name, sorted(KNOWN_PARAMS))
         if hint:
             yield f"models.{alias}.params.{name}", f"unknown parameter {name!r}{hint}"
+
+
+def prompt_cache_warnings(config: Config) -> list[str]:
+    """``cache_prompt: true`` on an alias whose provider has no prompt caching does nothing."""
+    warnings = []
+    for alias, entry in config.models.items():
+        if not entry.cache_prompt:
+            continue
+        provider_name, routed = litellm_model(config, entry.model)
+        kind = routed.partition("/")[0]
+        own_server = _custom_server(config, provider_name) and kind == "openai"
+        if kind not in PROMPT_CACHING_PROVIDERS or own_server:
+            where = "a server of your own" if own_server else f"provider kind {kind!r}"
+            warnings.append(
+                f"models.{alias}.cache_prompt: {where} has no prompt caching LiteLLM can ask for; "
+                "the setting does nothing there"
+            )
+    return warnings

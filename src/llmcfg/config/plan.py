@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from llmcfg.config import envrefs
 from llmcfg.config.aliases import describe
+from llmcfg.config.model_checks import prompt_cache_warnings
 from llmcfg.config.schema import Config
 from llmcfg.config.validation import CUSTOM_PROVIDERS, fallback_chain
 
@@ -73,7 +74,9 @@ def plan_rows(config: Config) -> list[PlanRow]:
 
 
 def credential_warnings(config: Config) -> list[str]:
-    """One line per provider whose key variables are unset, naming the aliases that need them."""
+    """What ``validate`` warns about: one line per provider whose key variables are unset, naming the
+    aliases that need them, then settings that do nothing (``cache_prompt`` where the provider has
+    no prompt caching)."""
     warnings = []
     for provider in config.providers:
         status = key_status(config, provider)
@@ -84,4 +87,4 @@ def credential_warnings(config: Config) -> list[str]:
                 warnings.append(
                     f"providers.{provider}.api_key: {variables} not set; aliases {', '.join(users)} will fail until it is"
                 )
-    return warnings
+    return warnings + prompt_cache_warnings(config)
