@@ -2,10 +2,11 @@
 model family's useful size (or the OCR mode's), re-encoded compactly, or cut into tiles.
 
 Large JPEGs are decoded in draft mode at the smallest DCT scale (1/2, 1/4, 1/8) that still covers
-the target, so a 12-megapixel photo is not fully decoded just to be shrunk. Where only a full decode
-would reach the target, the 1/2 scale is taken if it lands within ``DRAFT_TOLERANCE`` of it (4000 px
-→ 2000 px for a 2048-px target): 2% fewer pixels per side is invisible to a vision model, and
-decoding a quarter of the pixels is what makes it fast.
+the target, or lands within ``DRAFT_TOLERANCE`` under it: a 4000x3000 photo for gpt-4o's 1024x768
+is decoded at 1/4 scale (1000x750) and sent as that, not decoded at 1/2 (2000x1500) and resized. Up
+to 5% fewer pixels per side is invisible to a vision model and never costs more tokens (1000x750 and
+1024x768 are the same 2x2 tiles, 765 tokens), and decoding a quarter or a sixteenth of the pixels is
+what makes it fast.
 """
 
 from __future__ import annotations
@@ -86,9 +87,9 @@ def normalise(
     keep_lossless = kind in ("png", "gif") if lossless is None else lossless
     unchanged = (target_w, target_h) == (width, height) and orientation == 1
     if kind == "jpeg" and not unchanged:
-        draft_w, draft_h = target_w, target_h
-        if width / 2 < target_w <= width / 2 / (1 - DRAFT_TOLERANCE):  # else: a full decode to shrink
-            draft_w, draft_h = (math.ceil(side * (1 - DRAFT_TOLERANCE)) for side in (target_w, target_h))
+        # Pillow picks the smallest scale whose size is at least the one asked for: ask for the
+        # target less the tolerance, and a scale just under the target is taken too.
+        draft_w, draft_h = (math.ceil(side * (1 - DRAFT_TOLERANCE)) for side in (target_w, target_h))
         image.draft("RGB", (draft_h, draft_w) if swapped else (draft_w, draft_h))
     check_complete(image, kind)
     drafted_w, drafted_h = (image.height, image.width) if swapped else image.size
