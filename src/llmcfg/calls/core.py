@@ -1,24 +1,24 @@
-"""The core of a call, shared by every kind (chat, vision, OCR, embeddings): resolve an alias,
-check it can do the job, send through the Router, read tokens and cost, emit the one ``llm.call``
-event, use the response cache.
+"""The state and the early steps every call shares: resolve an alias, check it can do the job and
+can run now, reserve the budget, look up and fill the response cache. ``calls.pipeline`` runs them
+in order for every kind (sync and async alike); ``calls.outcome`` reads responses and records calls.
 
-Sync and async share every step but the one that waits (``_start`` before, ``_finish_*`` and
-``_fail`` after), so there is one implementation of what a call means, not two.
+Extension points: ``hooks`` (see ``calls.hooks``) and ``_substitutes`` (which alias serves when the
+chosen one cannot run now).
 """
 
 from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
 from llmcfg.cache.store import Caches, response_key
-from llmcfg.calls.usage import Usage, tool_calls
-from llmcfg.config.aliases import AliasInfo, describe
+from llmcfg.calls.hooks import CallHook
+from llmcfg.calls.outcome import Call, Outcomes
+from llmcfg.config.aliases import AliasInfo
 from llmcfg.config.load import load_config
 from llmcfg.config.positions import closest
 from llmcfg.config.schema import QUALITIES, Config
@@ -29,19 +29,15 @@ from llmcfg.exceptions import (
     CredentialError,
     LLMCfgError,
     MissingDependencyError,
-    ProviderError,
     UnknownAliasError,
 )
 from llmcfg.images.fetch import ImageFetcher
-from llmcfg.money.budget.estimate import chat_estimate
 from llmcfg.money.budget.guard import BudgetGuard, Clock, Reservation
 from llmcfg.money.budget.stores import BudgetStore
-from llmcfg.money.cost import CallCost, token_cost
-from llmcfg.money.events import CostLog, emit
+from llmcfg.money.events import CostLog
 from llmcfg.money.usage_stats import UsageStats
-from llmcfg.results import CallResult, ChatResult
-from llmcfg.routing.errors import translate
-from llmcfg.routing.router import REQUEST_ID_KEY, RouterRuntime, attempts
+from llmcfg.results import CallResult
+from llmcfg.routing.router import REQUEST_ID_KEY, RouterRuntime
 
 __all__ = ["Call", "CallCore", "Message", "build_messages"]
 
@@ -59,24 +55,6 @@ _C = TypeVar("_C", bound=CallResult)
 _Self = TypeVar("_Self", bound="CallCore")
 
 
-@dataclass
-class Call:
-    """One call in flight: what was asked, which alias serves it, when it started."""
-
-    kind: str
-    requested: str
-    info: AliasInfo
-    request_id: str
-    started: float
-    preset: str | None = None  # the preset kind ("text") when asked by quality
-    quality: str | None = None
-    downgraded_from: str | None = None  # set when a budget moved the call to a cheaper alias
-    skipped: tuple[str, ...] = ()  # aliases passed over before sending (OCR without a key or extra)
-
-    def elapsed_ms(self) -> float:
-        return round((time.perf_counter() - self.started) * 1000, 3)
-
-
 def build_messages(prompt: str | None, messages: list[Message] | None, system: str | None) -> list[Message]:
     if (prompt is None) == (messages is None):
         raise TypeError("pass either a prompt or messages=[...], not both and not neither")
@@ -86,14 +64,21 @@ def build_messages(prompt: str | None, messages: list[Message] | None, system: s
     return built
 
 
-class CallCore:
+class CallCore(Outcomes):
     """State and steps every call shares. ``LLM`` adds the public methods on top."""
 
     def __init__(
-        self, config: Config, *, clock: Clock | None = None, budget_store: BudgetStore | None = None
+        self,
+        config: Config,
+        *,
+        clock: Clock | None = None,
+        budget_store: BudgetStore | None = None,
+        hooks: Sequence[CallHook] = (),
     ) -> None:
-        """``clock`` (returning aware datetimes) and ``budget_store`` replace the real ones, e.g. in tests."""
+        """``clock`` (returning aware datetimes) and ``budget_store`` replace the real ones, e.g. in
+        tests; ``hooks`` see every call (``llmcfg.calls.hooks``)."""
         self.config = config
+        self.hooks = list(hooks)
         self.budget = BudgetGuard(config, clock=clock, store=budget_store)
         self.stats = UsageStats()
         self._runtime = RouterRuntime(config)
@@ -102,12 +87,6 @@ class CallCore:
         self._fetcher: ImageFetcher | None = None
         cost_log = config.logging.cost_log
         self._cost_log = CostLog(config.resolve_path(cost_log)) if cost_log else None
-
-    def _describe(self, alias: str) -> AliasInfo:
-        info = self._aliases.get(alias)
-        if info is None:
-            info = self._aliases[alias] = describe(self.config, alias)
-        return info
 
     @classmethod
     def from_yaml(cls: type[_Self], path: str | Path | None = None) -> _Self:
@@ -152,12 +131,15 @@ class CallCore:
         chain = fallback_chain(self.config, alias)
         return [*chain, *(a for a in self.config.ocr.fallback if a not in chain and a != alias)]
 
+    def _substitutes(self, kind: str, alias: str) -> list[str]:
+        """Extension point: the aliases, in order, that may serve a ``kind`` call when ``alias`` cannot
+        run now (no key, no extra). OCR degrades along its chain to the free local engine; other kinds
+        fail with the CredentialError (today: empty list)."""
+        return self._ocr_chain(alias) if kind == "ocr" else []
+
     def _available_substitute(self, kind: str, alias: str) -> str | None:
-        """For OCR, the first alias of the chain that can run when ``alias`` cannot (no key, no
-        extra): OCR degrades to the free local engine instead of failing."""
-        if kind != "ocr":
-            return None
-        for candidate in self._ocr_chain(alias):
+        """The first of ``_substitutes`` that can run now."""
+        for candidate in self._substitutes(kind, alias):
             try:
                 self._runtime.ensure_available(candidate)
             except (CredentialError, MissingDependencyError):
@@ -185,18 +167,12 @@ class CallCore:
                     raise
                 skipped, alias, info = (alias,), substitute, self._describe(substitute)
         except LLMCfgError as error:
-            self._event(
-                kind,
-                model or f"{preset_kind}/{quality or 'balanced'}",
-                None,
-                request_id,
-                started,
-                error=error,
-            )
+            requested = model or f"{preset_kind}/{quality or 'balanced'}"
+            self._error_event(None, kind, requested, error, [], request_id=request_id, started=started)
             raise
         self._runtime.router  # noqa: B018 - built (once) before the clock starts: latency is the call's
         by_preset = model is None
-        return Call(
+        call = Call(
             kind,
             requested,
             info,
@@ -206,6 +182,9 @@ class CallCore:
             (quality or "balanced") if by_preset else None,
             skipped=skipped,
         )
+        for hook in self.hooks:
+            hook.started(call)
+        return call
 
     # -- budgets ----------------------------------------------------------------------------------
     def _reserve(self, call: Call, estimate_for: Callable[[AliasInfo], float]) -> Reservation | None:
@@ -311,220 +290,18 @@ class CallCore:
             self.caches.put_response(key, result.model_dump(mode="json"))
         return result
 
-    def _run(
-        self, call: Call, body: list[Message], params: dict[str, Any], image_tokens: int = 0
-    ) -> ChatResult:
-        reservation = None
-        try:
-            reservation = self._reserve(call, lambda info: chat_estimate(info, body, params, image_tokens))
-            response = self._runtime.router.completion(
-                model=call.info.alias, messages=body, **self._params(call, params)
-            )
-        except Exception as error:
-            self._release(reservation)
-            raise self._fail(call, error) from error
-        result = self._finish_chat(call, response)
-        self._settle(reservation, result)
-        return result
-
-    async def _arun(
-        self, call: Call, body: list[Message], params: dict[str, Any], image_tokens: int = 0
-    ) -> ChatResult:
-        reservation = None
-        try:
-            reservation = self._reserve(call, lambda info: chat_estimate(info, body, params, image_tokens))
-            response = await self._runtime.router.acompletion(
-                model=call.info.alias, messages=body, **self._params(call, params)
-            )
-        except Exception as error:
-            self._release(reservation)
-            raise self._fail(call, error) from error
-        result = self._finish_chat(call, response)
-        self._settle(reservation, result)
-        return result
-
     @contextmanager
     def _failing(self, call: Call) -> Iterator[None]:
         """Errors before the request is sent (bad image, wrong capability) still get their event."""
         try:
             yield
         except LLMCfgError as error:
-            self._event(call.kind, call.requested, call.info, call.request_id, call.started, error=error)
+            self._error_event(call, call.kind, call.requested, error, [])
             raise
 
     @staticmethod
     def _params(call: Call, params: dict[str, Any]) -> dict[str, Any]:
-        metadata = dict(params.pop("metadata", None) or {})
+        """``params`` with llmcfg's request id in ``metadata`` (how LiteLLM's callbacks name the call)."""
+        metadata = dict(params.get("metadata") or {})
         metadata[REQUEST_ID_KEY] = call.request_id
         return {**params, "metadata": metadata}
-
-    def _answered_by(self, response: Any, call: Call) -> str:
-        hidden = getattr(response, "_hidden_params", None) or {}
-        group = (hidden.get("additional_headers") or {}).get("x-litellm-model-group")
-        if group in self.config.models:
-            return str(group)
-        model_id = str(hidden.get("model_id") or "")
-        alias = model_id.partition("#")[0]
-        return alias if alias in self.config.models else call.info.alias
-
-    def _tried(self, call: Call, answered: str | None) -> tuple[str, ...]:
-        failed = [*call.skipped, *(group for group in attempts.pop(call.request_id) if group != answered)]
-        if answered is not None and answered != call.info.alias and len(failed) == len(call.skipped):
-            # The failure callback may not have run yet: infer from the configured order.
-            chain = [call.info.alias, *fallback_chain(self.config, call.info.alias)]
-            failed = [
-                *call.skipped,
-                *(chain[: chain.index(answered)] if answered in chain else [call.info.alias]),
-            ]
-        return tuple(failed)
-
-    @staticmethod
-    def _cost(info: AliasInfo, usage: Usage, table_usd: float | None) -> CallCost:
-        return token_cost(
-            info,
-            usage.tokens_in,
-            usage.tokens_out,
-            provider_usd=usage.reported_usd if info.reports_cost else None,
-            table_usd=table_usd,
-            cached_in=usage.cached_in,
-        )
-
-    def _answerer(self, call: Call, response: Any) -> tuple[AliasInfo, dict[str, Any]]:
-        """Which alias answered (a fallback, perhaps) and LiteLLM's hidden facts about the answer."""
-        answered = self._answered_by(response, call) if response is not None else call.info.alias
-        info = call.info if answered == call.info.alias else self._describe(answered)
-        return info, getattr(response, "_hidden_params", None) or {}
-
-    def _outcome(self, call: Call, info: AliasInfo, hidden: dict[str, Any], cost: CallCost) -> dict[str, Any]:
-        """The fields every result shares: who answered, what was tried, cost and timing."""
-        return {
-            "model": str(hidden.get("litellm_model_name") or info.litellm_model),
-            "alias": info.alias,
-            "requested": call.requested,
-            "fallbacks_tried": self._tried(call, info.alias),
-            "cost_usd": cost.usd,
-            "cost_source": cost.source,
-            "latency_ms": call.elapsed_ms(),
-            "request_id": call.request_id,
-            "downgraded_from": call.downgraded_from,
-        }
-
-    def _finish_chat(self, call: Call, response: Any) -> ChatResult:
-        info, hidden = self._answerer(call, response)
-        usage = Usage.of(getattr(response, "usage", None))
-        table_usd = hidden.get("response_cost") if not usage.cached_in else None  # ours knows cached rates
-        cost = self._cost(info, usage, table_usd)
-        choice = response.choices[0]
-        result = ChatResult(
-            **self._outcome(call, info, hidden, cost),
-            text=choice.message.content or "",
-            tokens_in=usage.tokens_in,
-            tokens_out=usage.tokens_out,
-            finish_reason=getattr(choice, "finish_reason", None),
-            tool_calls=tool_calls(choice.message),
-            cached_tokens=usage.cached_in,
-            reasoning_tokens=usage.reasoning,
-        )
-        self._result_event(call, result)
-        return result
-
-    def _result_event(self, call: Call, result: CallResult, extra: dict[str, Any] | None = None) -> None:
-        info = call.info if result.alias == call.info.alias else self._describe(result.alias)
-        self._event(
-            call.kind,
-            call.requested,
-            info,
-            call.request_id,
-            call.started,
-            tokens_in=0 if result.cached else result.tokens_in,  # a hit consumed no tokens
-            tokens_out=0 if result.cached else result.tokens_out,
-            cost_usd=result.cost_usd,
-            cost_source=result.cost_source,
-            fallbacks_tried=list(result.fallbacks_tried),
-            model=result.model,
-            cached=result.cached,
-            saved_usd=result.saved_usd,
-            extra={
-                **{
-                    name: getattr(result, name, 0)
-                    for name in ("cached_tokens", "reasoning_tokens")
-                    if getattr(result, name, 0)
-                },
-                **({"downgraded_from": result.downgraded_from} if result.downgraded_from else {}),
-                **(extra or {}),
-            },
-        )
-
-    def _fail(self, call: Call, error: Exception) -> LLMCfgError:
-        failed = attempts.pop(call.request_id)
-        tried = (call.info.alias, *(g for g in failed if g != call.info.alias))
-        if isinstance(error, BudgetExceededError):
-            tried = ()  # blocked before anything was sent
-        translated = (
-            error
-            if isinstance(error, LLMCfgError)
-            else translate(
-                error,
-                alias=call.info.alias,
-                model=call.info.litellm_model,
-                tried=tried,
-                secrets=self._runtime.secrets(),
-            )
-        )
-        self._event(
-            call.kind,
-            call.requested,
-            call.info,
-            call.request_id,
-            call.started,
-            error=translated,
-            fallbacks_tried=list(tried),
-        )
-        return translated
-
-    def _event(
-        self,
-        kind: str,
-        requested: str,
-        info: AliasInfo | None,
-        request_id: str,
-        started: float,
-        *,
-        error: LLMCfgError | None = None,
-        tokens_in: int = 0,
-        tokens_out: int = 0,
-        cost_usd: float | None = 0.0,
-        cost_source: str = "none",
-        fallbacks_tried: list[str] | None = None,
-        model: str | None = None,
-        cached: bool = False,
-        saved_usd: float = 0.0,
-        extra: dict[str, Any] | None = None,
-    ) -> None:
-        fields: dict[str, Any] = {
-            "request_id": request_id,
-            "kind": kind,
-            "requested": requested,
-            "alias": info.alias if info else None,
-            "model": model or (info.litellm_model if info else None),
-            "provider": info.provider if info else None,
-            "tokens_in": tokens_in,
-            "tokens_out": tokens_out,
-            "cost_usd": cost_usd if error is None else 0.0,
-            "cost_source": cost_source if error is None else "none",
-            "cached": cached,
-            "saved_usd": saved_usd,
-            "latency_ms": round((time.perf_counter() - started) * 1000, 3),
-            "status": "ok"
-            if error is None
-            else "blocked"
-            if isinstance(error, BudgetExceededError)
-            else "error",
-            "error": type(error).__name__ if error is not None else None,
-            "fallbacks_tried": fallbacks_tried or [],
-        }
-        if error is not None and isinstance(error, (ProviderError, BudgetExceededError)):
-            fields["error_message"] = str(error)
-        fields.update(extra or {})
-        emit(fields, self._cost_log)
-        self.stats.add(fields)

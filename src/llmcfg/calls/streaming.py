@@ -3,17 +3,31 @@
 The request is sent on first iteration. LiteLLM's Router falls back while opening the stream, that
 is before any token reached the caller; a failure after that is raised, never papered over with a
 second model's answer spliced onto the first one's.
+
+One implementation: ``StreamCall`` holds the protocol of a streamed call (reserve and open through the
+pipeline's ``send_steps``; read the chunks; settle and record at the end; release and record on a
+failure), and ``_Stream`` the iteration state. ``ChatStream`` and ``AsyncChatStream`` only drive it:
+their loops differ by ``await`` alone. Both close the provider's stream when the caller stops early.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from typing import Any
+from collections.abc import AsyncGenerator, AsyncIterator, Iterator
+from typing import TYPE_CHECKING, Any
 
+from llmcfg.calls.pipeline import Steps, adrive, drive, send_steps
+from llmcfg.calls.usage import Usage
 from llmcfg.exceptions import LLMCfgError
+from llmcfg.money.budget.estimate import chat_estimate
+from llmcfg.money.budget.guard import Reservation
+from llmcfg.money.cost import CallCost
 from llmcfg.results import ChatResult
+from llmcfg.routing.counting import count_tokens
 
-__all__ = ["AsyncChatStream", "ChatStream", "StreamState"]
+if TYPE_CHECKING:
+    from llmcfg.calls.core import Call, CallCore, Message
+
+__all__ = ["AsyncChatStream", "ChatStream", "StreamCall", "StreamState"]
 
 
 class StreamState:
@@ -45,16 +59,61 @@ class StreamState:
         return ""
 
 
-Finisher = Callable[[StreamState, bool], ChatResult]  # (state, abandoned) -> result, emits the event
-Failer = Callable[[Exception], LLMCfgError]
+class StreamCall:
+    """The steps of one streamed chat call, around the caller's iteration."""
+
+    def __init__(self, core: CallCore, call: Call, body: list[Message], params: dict[str, Any]) -> None:
+        self.core, self.call, self.body, self.params = core, call, body, params
+        self.reservation: Reservation | None = None
+
+    def open(self) -> Steps[Any]:
+        """Reserve the worst case, then open the stream (the Router may fall back here)."""
+        self.reservation = self.core._reserve(
+            self.call, lambda info: chat_estimate(info, self.body, self.params)
+        )
+        kwargs = {
+            **self.params,
+            "messages": self.body,
+            "stream": True,
+            "stream_options": {"include_usage": True},
+        }
+        return (yield from send_steps(self.core, self.call, "completion", kwargs))
+
+    def fail(self, error: Exception) -> LLMCfgError:
+        self.core._release(self.reservation)
+        return self.core._fail(self.call, error)
+
+    def finish(self, state: StreamState, abandoned: bool) -> ChatResult:
+        core, call = self.core, self.call
+        info, hidden = core._answerer(call, state.raw)
+        usage = Usage.of(state.usage)
+        cost = core._cost(info, usage, None)
+        if state.usage is None:  # abandoned (or no usage sent): count both ways, record it as an estimate
+            usage = Usage(
+                tokens_in=count_tokens(self.body, model=info.litellm_model),
+                tokens_out=count_tokens(state.text, model=info.litellm_model) if state.text else 0,
+            )
+            cost = core._cost(info, usage, None)
+            cost = CallCost(cost.usd, "estimate" if cost.usd is not None else "unknown")
+        result = ChatResult(
+            **core._outcome(call, info, hidden, cost),
+            text=state.text,
+            tokens_in=usage.tokens_in,
+            tokens_out=usage.tokens_out,
+            finish_reason="abandoned" if abandoned else "stop",
+            cached_tokens=usage.cached_in,
+            reasoning_tokens=usage.reasoning,
+        )
+        core._result_event(call, result, {"stream": "abandoned" if abandoned else "complete"})
+        core._settle(self.reservation, result)
+        return result
 
 
 class _Stream:
     """What both kinds of stream share: the state, the one iteration, the one finish."""
 
-    def __init__(self, finish: Finisher, fail: Failer) -> None:
-        self._finish = finish
-        self._fail = fail
+    def __init__(self, steps: StreamCall) -> None:
+        self._steps = steps
         self._state = StreamState()
 
     @property
@@ -68,56 +127,66 @@ class _Stream:
         return self._state
 
     def _end(self, completed: bool) -> None:
-        self._state.result = self._finish(self._state, not completed)
+        self._state.result = self._steps.finish(self._state, not completed)
 
 
 class ChatStream(_Stream):
     """Iterate for text deltas; ``result`` holds the ChatResult once the stream is over."""
 
-    def __init__(self, open_stream: Callable[[], Any], finish: Finisher, fail: Failer) -> None:
-        super().__init__(finish, fail)
-        self._open = open_stream
-
     def __iter__(self) -> Iterator[str]:
         state = self._begin()
-        failed = completed = False
+        completed, failure = False, None
         try:
-            state.raw = self._open()
+            state.raw = drive(self._steps.open())
             for chunk in state.raw:
                 delta = state.take(chunk)
                 if delta:
                     yield delta
             completed = True
         except Exception as error:
-            failed = True
-            raise self._fail(error) from error
+            failure = self._steps.fail(error)
         finally:
-            if not failed:
+            if failure is None:
                 if not completed:
                     getattr(state.raw, "close", lambda: None)()
                 self._end(completed)
+        if failure is not None:  # raised outside the except clause: no raw error as __context__
+            raise failure
 
 
 class AsyncChatStream(_Stream):
-    """``async for`` twin of ChatStream."""
+    """``async for`` form of ChatStream. Stopping early (``break``) closes the provider's stream when
+    the iterator is closed: at once with ``await stream.aclose()``, else when asyncio finalises it."""
 
-    def __init__(self, open_stream: Callable[[], Awaitable[Any]], finish: Finisher, fail: Failer) -> None:
-        super().__init__(finish, fail)
-        self._open = open_stream
+    def __init__(self, steps: StreamCall) -> None:
+        super().__init__(steps)
+        self._iterator: AsyncGenerator[str, None] | None = None
 
-    async def __aiter__(self) -> AsyncIterator[str]:
+    def __aiter__(self) -> AsyncIterator[str]:
+        self._iterator = self._deltas()
+        return self._iterator
+
+    async def aclose(self) -> None:
+        """Stop now: close the provider's stream and record the call as abandoned."""
+        if self._iterator is not None:
+            await self._iterator.aclose()
+
+    async def _deltas(self) -> AsyncGenerator[str, None]:
         state = self._begin()
-        failed = completed = False
+        completed, failure = False, None
         try:
-            state.raw = await self._open()
+            state.raw = await adrive(self._steps.open())
             async for chunk in state.raw:
                 delta = state.take(chunk)
                 if delta:
                     yield delta
             completed = True
         except Exception as error:
-            failed = True
-            raise self._fail(error) from error
+            failure = self._steps.fail(error)
         finally:
-            if not failed:
+            if failure is None:
+                if not completed and hasattr(state.raw, "aclose"):
+                    await state.raw.aclose()
                 self._end(completed)
+        if failure is not None:  # raised outside the except clause: no raw error as __context__
+            raise failure

@@ -1,5 +1,6 @@
 """The text methods of ``LLM``: chat, streams, embeddings, structured output, and what the
-models are and cost."""
+models are and cost. Each public method only builds its kind (a ``Job``) and runs the one call
+protocol (``calls.pipeline``): ``drive`` for the sync method, ``adrive`` for the async one."""
 
 from __future__ import annotations
 
@@ -8,23 +9,19 @@ from typing import Any, TypeVar
 from pydantic import BaseModel
 
 from llmcfg.calls.core import Call, CallCore, Message, build_messages
-from llmcfg.calls.streaming import AsyncChatStream, ChatStream, StreamState
+from llmcfg.calls.pipeline import Job, Nested, Steps, adrive, call_steps, drive
+from llmcfg.calls.streaming import AsyncChatStream, ChatStream, StreamCall
 from llmcfg.calls.structured import feedback, response_format, schema_instruction, validate_answer
 from llmcfg.calls.usage import Usage
+from llmcfg.config.aliases import AliasInfo
 from llmcfg.config.plan import PlanRow, plan_rows
 from llmcfg.config.positions import closest
-from llmcfg.exceptions import (
-    LLMCfgError,
-    StructuredOutputError,
-    UnknownAliasError,
-)
+from llmcfg.exceptions import StructuredOutputError, UnknownAliasError
 from llmcfg.money.budget.estimate import chat_estimate, embed_estimate
-from llmcfg.money.budget.guard import Reservation
-from llmcfg.money.cost import CallCost
 from llmcfg.results import ChatResult, EmbedResult, ExtractResult
 from llmcfg.routing.counting import count_tokens
 
-__all__ = ["TextMethods"]
+__all__ = ["ChatJob", "EmbedJob", "TextMethods"]
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -63,6 +60,78 @@ def _extract_failed(answers: list[ChatResult], problems: str) -> StructuredOutpu
     return error
 
 
+class ChatJob(Job[ChatResult]):
+    """A chat completion: messages in, a ChatResult out; cached when ``cache.text`` (or ``cache=``) says."""
+
+    kind, preset, result_type = "chat", "text", ChatResult
+
+    def __init__(
+        self,
+        core: CallCore,
+        body: list[Message],
+        params: dict[str, Any],
+        quality: str | None,
+        model: str | None,
+        cache: bool | None,
+    ) -> None:
+        super().__init__(quality, model, cache)
+        self.core, self.body, self.params = core, body, params
+
+    def prepare(self, call: Call) -> Steps[str | None]:
+        yield from ()
+        return self.core._cache_key(call, self.cache, self.core.config.cache.text, self.body, self.params)
+
+    def build(self, call: Call) -> Steps[dict[str, Any]]:
+        yield from ()
+        return {**self.params, "messages": self.body}
+
+    def estimate(self, info: AliasInfo) -> float:
+        return chat_estimate(info, self.body, self.params)
+
+    def read(self, call: Call, response: Any) -> ChatResult:
+        return self.core._read_chat(call, response)
+
+
+class EmbedJob(Job[EmbedResult]):
+    """Embeddings: cached by default (they are deterministic)."""
+
+    kind, preset, method, result_type = "embed", "embedding", "embedding", EmbedResult
+
+    def __init__(
+        self,
+        core: CallCore,
+        inputs: list[str],
+        params: dict[str, Any],
+        quality: str | None,
+        model: str | None,
+        cache: bool | None,
+    ) -> None:
+        super().__init__(quality, model, cache)
+        self.core, self.inputs, self.params = core, inputs, params
+
+    def prepare(self, call: Call) -> Steps[str | None]:
+        yield from ()
+        return self.core._cache_key(call, self.cache, True, self.inputs, self.params)
+
+    def build(self, call: Call) -> Steps[dict[str, Any]]:
+        yield from ()
+        return {**self.params, "input": self.inputs}
+
+    def estimate(self, info: AliasInfo) -> float:
+        return embed_estimate(info, self.inputs)
+
+    def read(self, call: Call, response: Any) -> EmbedResult:
+        info, hidden = self.core._answerer(call, response)
+        usage = Usage.of(getattr(response, "usage", None))
+        cost = self.core._cost(info, usage, hidden.get("response_cost"))
+        vectors = [
+            list(item["embedding"] if isinstance(item, dict) else item.embedding) for item in response.data
+        ]
+        return EmbedResult(
+            **self.core._outcome(call, info, hidden, cost), vectors=vectors, tokens_in=usage.tokens_in
+        )
+
+
 class TextMethods(CallCore):
     def chat(
         self,
@@ -81,10 +150,7 @@ class TextMethods(CallCore):
         ``cache``: None follows ``cache.text`` in the config; True/False force it for this call.
         """
         body = build_messages(prompt, messages, system)
-        call = self._start("chat", "text", quality, model)
-        key = self._cache_key(call, cache, self.config.cache.text, body, params)
-        hit = self._cached(call, key, ChatResult)
-        return hit if hit is not None else self._remember(key, self._run(call, body, params))
+        return drive(call_steps(self, ChatJob(self, body, params, quality, model, cache)))
 
     async def achat(
         self,
@@ -99,10 +165,7 @@ class TextMethods(CallCore):
     ) -> ChatResult:
         """``chat``, awaited."""
         body = build_messages(prompt, messages, system)
-        call = self._start("chat", "text", quality, model)
-        key = self._cache_key(call, cache, self.config.cache.text, body, params)
-        hit = self._cached(call, key, ChatResult)
-        return hit if hit is not None else self._remember(key, await self._arun(call, body, params))
+        return await adrive(call_steps(self, ChatJob(self, body, params, quality, model, cache)))
 
     def stream(
         self,
@@ -120,24 +183,7 @@ class TextMethods(CallCore):
         ends or is abandoned. Streams are never cached.
         """
         body = build_messages(prompt, messages, system)
-        call = self._start("chat", "text", quality, model)
-        kwargs = self._params(call, {**params, "stream": True, "stream_options": {"include_usage": True}})
-        held: list[Reservation | None] = []
-
-        def open_stream() -> Any:
-            held.append(self._reserve(call, lambda info: chat_estimate(info, body, params)))
-            return self._runtime.router.completion(model=call.info.alias, messages=body, **kwargs)
-
-        def finish(state: StreamState, abandoned: bool) -> ChatResult:
-            result = self._finish_stream(call, body, state, abandoned)
-            self._settle(held[0] if held else None, result)
-            return result
-
-        def fail(error: Exception) -> LLMCfgError:
-            self._release(held[0] if held else None)
-            return self._fail(call, error)
-
-        return ChatStream(open_stream, finish, fail)
+        return ChatStream(StreamCall(self, self._start("chat", "text", quality, model), body, params))
 
     def astream(
         self,
@@ -151,24 +197,7 @@ class TextMethods(CallCore):
     ) -> AsyncChatStream:
         """``stream`` for ``async for``."""
         body = build_messages(prompt, messages, system)
-        call = self._start("chat", "text", quality, model)
-        kwargs = self._params(call, {**params, "stream": True, "stream_options": {"include_usage": True}})
-        held: list[Reservation | None] = []
-
-        async def open_stream() -> Any:
-            held.append(self._reserve(call, lambda info: chat_estimate(info, body, params)))
-            return await self._runtime.router.acompletion(model=call.info.alias, messages=body, **kwargs)
-
-        def finish(state: StreamState, abandoned: bool) -> ChatResult:
-            result = self._finish_stream(call, body, state, abandoned)
-            self._settle(held[0] if held else None, result)
-            return result
-
-        def fail(error: Exception) -> LLMCfgError:
-            self._release(held[0] if held else None)
-            return self._fail(call, error)
-
-        return AsyncChatStream(open_stream, finish, fail)
+        return AsyncChatStream(StreamCall(self, self._start("chat", "text", quality, model), body, params))
 
     def embed(
         self,
@@ -181,23 +210,7 @@ class TextMethods(CallCore):
     ) -> EmbedResult:
         """Vectors for ``texts`` (cached by default: embeddings are deterministic)."""
         inputs = [texts] if isinstance(texts, str) else list(texts)
-        call = self._start("embed", "embedding", quality, model)
-        key = self._cache_key(call, cache, True, inputs, params)
-        hit = self._cached(call, key, EmbedResult)
-        if hit is not None:
-            return hit
-        reservation = None
-        try:
-            reservation = self._reserve(call, lambda info: embed_estimate(info, inputs))
-            response = self._runtime.router.embedding(
-                model=call.info.alias, input=inputs, **self._params(call, params)
-            )
-        except Exception as error:
-            self._release(reservation)
-            raise self._fail(call, error) from error
-        result = self._finish_embed(call, response)
-        self._settle(reservation, result)
-        return self._remember(key, result)
+        return drive(call_steps(self, EmbedJob(self, inputs, params, quality, model, cache)))
 
     async def aembed(
         self,
@@ -210,23 +223,7 @@ class TextMethods(CallCore):
     ) -> EmbedResult:
         """``embed``, awaited."""
         inputs = [texts] if isinstance(texts, str) else list(texts)
-        call = self._start("embed", "embedding", quality, model)
-        key = self._cache_key(call, cache, True, inputs, params)
-        hit = self._cached(call, key, EmbedResult)
-        if hit is not None:
-            return hit
-        reservation = None
-        try:
-            reservation = self._reserve(call, lambda info: embed_estimate(info, inputs))
-            response = await self._runtime.router.aembedding(
-                model=call.info.alias, input=inputs, **self._params(call, params)
-            )
-        except Exception as error:
-            self._release(reservation)
-            raise self._fail(call, error) from error
-        result = self._finish_embed(call, response)
-        self._settle(reservation, result)
-        return self._remember(key, result)
+        return await adrive(call_steps(self, EmbedJob(self, inputs, params, quality, model, cache)))
 
     def extract(
         self,
@@ -256,16 +253,7 @@ class TextMethods(CallCore):
         """Ask for JSON matching ``schema`` (JSON-schema mode where the model has it, else JSON mode
         plus the schema in words); on a validation failure, ask again with the errors, up to
         ``retries`` times, then raise StructuredOutputError with the last raw text."""
-        messages, fmt = self._extract_setup(prompt_or_messages, schema, quality, model)
-        answers: list[ChatResult] = []
-        for _ in range(retries + 1):
-            answer = self.chat(messages=messages, quality=quality, model=model, response_format=fmt, **params)
-            answers.append(answer)
-            value, problems = validate_answer(schema, answer.text)
-            if value is not None:
-                return _extracted(schema, value, answers)
-            messages = [*messages, *feedback(answer.text, problems)]
-        raise _extract_failed(answers, problems)
+        return drive(self._extract_steps(prompt_or_messages, schema, quality, model, retries, params))
 
     async def aextract(
         self,
@@ -294,12 +282,23 @@ class TextMethods(CallCore):
         **params: Any,
     ) -> ExtractResult[M]:
         """``extract_result``, awaited."""
+        return await adrive(self._extract_steps(prompt_or_messages, schema, quality, model, retries, params))
+
+    def _extract_steps(
+        self,
+        prompt_or_messages: str | list[Message],
+        schema: type[M],
+        quality: str | None,
+        model: str | None,
+        retries: int,
+        params: dict[str, Any],
+    ) -> Steps[ExtractResult[M]]:
+        """One chat call per attempt (each the whole protocol, with its own event), until valid."""
         messages, fmt = self._extract_setup(prompt_or_messages, schema, quality, model)
         answers: list[ChatResult] = []
         for _ in range(retries + 1):
-            answer = await self.achat(
-                messages=messages, quality=quality, model=model, response_format=fmt, **params
-            )
+            job = ChatJob(self, messages, {**params, "response_format": fmt}, quality, model, None)
+            answer: ChatResult = yield Nested(call_steps(self, job))
             answers.append(answer)
             value, problems = validate_answer(schema, answer.text)
             if value is not None:
@@ -359,41 +358,3 @@ class TextMethods(CallCore):
             return None
         limit = {"max_tokens": max_tokens} if max_tokens is not None else {}
         return chat_estimate(info, build_messages(prompt, messages, None), limit)
-
-    def _finish_stream(
-        self, call: Call, body: list[Message], state: StreamState, abandoned: bool
-    ) -> ChatResult:
-        info, hidden = self._answerer(call, state.raw)
-        usage = Usage.of(state.usage)
-        cost = self._cost(info, usage, None)
-        if state.usage is None:  # abandoned (or no usage sent): count both ways, record it as an estimate
-            usage = Usage(
-                tokens_in=count_tokens(body, model=info.litellm_model),
-                tokens_out=count_tokens(state.text, model=info.litellm_model) if state.text else 0,
-            )
-            cost = self._cost(info, usage, None)
-            cost = CallCost(cost.usd, "estimate" if cost.usd is not None else "unknown")
-        result = ChatResult(
-            **self._outcome(call, info, hidden, cost),
-            text=state.text,
-            tokens_in=usage.tokens_in,
-            tokens_out=usage.tokens_out,
-            finish_reason="abandoned" if abandoned else "stop",
-            cached_tokens=usage.cached_in,
-            reasoning_tokens=usage.reasoning,
-        )
-        self._result_event(call, result, {"stream": "abandoned" if abandoned else "complete"})
-        return result
-
-    def _finish_embed(self, call: Call, response: Any) -> EmbedResult:
-        info, hidden = self._answerer(call, response)
-        usage = Usage.of(getattr(response, "usage", None))
-        cost = self._cost(info, usage, hidden.get("response_cost"))
-        vectors = [
-            list(item["embedding"] if isinstance(item, dict) else item.embedding) for item in response.data
-        ]
-        result = EmbedResult(
-            **self._outcome(call, info, hidden, cost), vectors=vectors, tokens_in=usage.tokens_in
-        )
-        self._result_event(call, result)
-        return result

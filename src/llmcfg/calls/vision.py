@@ -1,15 +1,19 @@
-"""The image methods of ``LLM``: image generation, vision and OCR."""
+"""The image methods of ``LLM``: image generation, vision and OCR. Each builds its kind (a ``Job``:
+how to get and key the image, build the request, estimate and read it) and runs the one call
+protocol (``calls.pipeline``); fetching, decoding and resizing are effects, so the async methods
+do them without blocking the event loop."""
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 from dataclasses import asdict, dataclass
 from typing import Any, Generic, TypeVar
 
 from llmcfg.cache.store import CacheStats
 from llmcfg.calls.core import Call, CallCore, Message
+from llmcfg.calls.pipeline import Either, Job, Offload, Steps, adrive, call_steps, drive
 from llmcfg.calls.usage import Usage
+from llmcfg.config.aliases import AliasInfo
 from llmcfg.config.positions import closest
 from llmcfg.config.schema import OcrMode
 from llmcfg.config.validation import fallback_chain
@@ -23,7 +27,7 @@ from llmcfg.images.generation import ImageRequest, caps_for, check_request, imag
 from llmcfg.images.intake import ImageInput, aimage_bytes, image_bytes
 from llmcfg.images.normalise import normalise, tiles
 from llmcfg.images.tokens import Detail, estimate_image_tokens, optimal_detail
-from llmcfg.money.budget.estimate import image_estimate
+from llmcfg.money.budget.estimate import chat_estimate, image_estimate
 from llmcfg.ocr.engine import OCR_METADATA_KEY
 from llmcfg.ocr.modes import DEFAULT_MODES, ocr_messages, vision_messages
 from llmcfg.results import ChatResult, GeneratedImage, ImageResult, OCRResult, VisionResult
@@ -56,6 +60,124 @@ class _ImageRequest(Generic[_R]):
         return self.result_type(**answer.model_dump(), **self.extra)
 
 
+class _ImageChatJob(Job[_R]):
+    """Vision and OCR: get the image's bytes (fetched or read), key the cache on their digest plus
+    the recipe, then decode and resize it (off the event loop when async) into chat messages."""
+
+    preset_override: str | None = None
+
+    def __init__(
+        self,
+        core: ImageMethods,
+        image: ImageInput,
+        params: dict[str, Any],
+        quality: str | None,
+        model: str | None,
+        cache: bool | None,
+    ) -> None:
+        super().__init__(quality, model, cache)
+        self.core, self.image, self.params = core, image, params
+        self.data = b""
+        self.request: _ImageRequest[_R] | None = None
+
+    def recipe(self, call: Call) -> list[Any]:
+        raise NotImplementedError
+
+    def prepare(self, call: Call) -> Steps[str | None]:
+        self.data = yield self.core._image_effect(self.image)
+        return self.core._image_key(call, self.cache, self.data, self.recipe(call), self.params)
+
+    def make_request(self, call: Call) -> _ImageRequest[_R]:
+        raise NotImplementedError
+
+    def build(self, call: Call) -> Steps[dict[str, Any]]:
+        self.request = request = yield Offload(self.make_request, call)
+        return {**request.params(self.params), "messages": request.messages}
+
+    def estimate(self, info: AliasInfo) -> float:
+        assert self.request is not None
+        request = self.request
+        return chat_estimate(
+            info, request.messages, request.params(self.params), request.extra["image_tokens"]
+        )
+
+    def read(self, call: Call, response: Any) -> _R:
+        assert self.request is not None
+        return self.request.result(self.core._read_chat(call, response))
+
+
+class VisionJob(_ImageChatJob[VisionResult]):
+    kind, preset, result_type = "vision", "vision", VisionResult
+
+    def __init__(self, core: ImageMethods, image: ImageInput, prompt: str, detail: Detail, **kw: Any) -> None:
+        super().__init__(core, image, **kw)
+        self.prompt, self.detail = prompt, detail
+
+    def recipe(self, call: Call) -> list[Any]:
+        return ["vision", self.prompt, self.detail]
+
+    def make_request(self, call: Call) -> _ImageRequest[VisionResult]:
+        return self.core._vision_request(call, self.data, self.prompt, self.detail)
+
+
+class OcrJob(_ImageChatJob[OCRResult]):
+    kind, preset, result_type = "ocr", "ocr", OCRResult
+
+    def __init__(self, core: ImageMethods, image: ImageInput, mode: str | None, **kw: Any) -> None:
+        super().__init__(core, image, **kw)
+        self.mode = mode
+
+    def recipe(self, call: Call) -> list[Any]:
+        self.mode_name, self.ocr_mode = self.core._ocr_mode(self.mode)
+        self.params = self.core._with_ocr_fallbacks(call, self.params)
+        return ["ocr", self.mode_name, self.ocr_mode.model_dump()]
+
+    def make_request(self, call: Call) -> _ImageRequest[OCRResult]:
+        return self.core._ocr_request(call, self.data, self.mode_name, self.ocr_mode)
+
+
+class ImagineJob(Job[ImageResult]):
+    """Image generation: the request checked against what the model (and each fallback) accepts."""
+
+    kind, preset, method, result_type = "image", "image", "image_generation", ImageResult
+
+    def __init__(
+        self,
+        core: ImageMethods,
+        prompt: str,
+        options: dict[str, Any],
+        params: dict[str, Any],
+        quality: str | None,
+        model: str | None,
+        cache: bool | None,
+    ) -> None:
+        super().__init__(quality, model, cache)
+        self.core, self.prompt, self.options, self.params = core, prompt, options, params
+
+    def prepare(self, call: Call) -> Steps[str | None]:
+        yield from ()
+        core = self.core
+        self.request, self.routing = core._image_generation_request(call, self.prompt, **self.options)
+        default = core.config.cache.images_generated
+        return core._cache_key(call, self.cache, default, asdict(self.request), self.params)
+
+    def hit(self, result: ImageResult) -> ImageResult:
+        return self.core._fetching(result)
+
+    def build(self, call: Call) -> Steps[dict[str, Any]]:
+        yield from ()
+        return {**self.params, **self.request.params(), **self.routing, "prompt": self.prompt}
+
+    def estimate(self, info: AliasInfo) -> float:
+        return image_estimate(info, self.request.size, self.request.quality, self.request.n)
+
+    def read(self, call: Call, response: Any) -> ImageResult:
+        return self.core._read_image(call, self.request, response)
+
+    def event_extra(self, result: ImageResult) -> dict[str, Any]:
+        return {"images": len(result.images), "size": result.size, "quality": result.quality}
+
+
 class ImageMethods(CallCore):
     # -- image generation -------------------------------------------------------------------------
     def imagine(
@@ -76,29 +198,8 @@ class ImageMethods(CallCore):
         ``image_quality`` (standard/hd, low/medium/high), ``style`` and ``hd`` are checked against
         what the model accepts before anything is sent. Not cached unless ``cache.images_generated``
         or ``cache=True``: images are meant to vary."""
-        call = self._start("image", "image", quality, model)
-        with self._failing(call):
-            request, routing = self._image_generation_request(call, prompt, size, n, image_quality, style, hd)
-            key = self._cache_key(call, cache, self.config.cache.images_generated, asdict(request), params)
-            hit = self._cached(call, key, ImageResult)
-            if hit is not None:
-                return self._fetching(hit)
-        reservation = None
-        try:
-            reservation = self._reserve(
-                call, lambda info: image_estimate(info, request.size, request.quality, request.n)
-            )
-            response = self._runtime.router.image_generation(
-                model=call.info.alias,
-                prompt=prompt,
-                **self._params(call, {**params, **request.params(), **routing}),
-            )
-        except Exception as error:
-            self._release(reservation)
-            raise self._fail(call, error) from error
-        result = self._finish_image(call, request, response)
-        self._settle(reservation, result)
-        return self._remember(key, result)
+        options = {"size": size, "n": n, "quality": image_quality, "style": style, "hd": hd}
+        return drive(call_steps(self, ImagineJob(self, prompt, options, params, quality, model, cache)))
 
     async def aimagine(
         self,
@@ -115,29 +216,10 @@ class ImageMethods(CallCore):
         **params: Any,
     ) -> ImageResult:
         """``imagine``, awaited."""
-        call = self._start("image", "image", quality, model)
-        with self._failing(call):
-            request, routing = self._image_generation_request(call, prompt, size, n, image_quality, style, hd)
-            key = self._cache_key(call, cache, self.config.cache.images_generated, asdict(request), params)
-            hit = self._cached(call, key, ImageResult)
-            if hit is not None:
-                return self._fetching(hit)
-        reservation = None
-        try:
-            reservation = self._reserve(
-                call, lambda info: image_estimate(info, request.size, request.quality, request.n)
-            )
-            response = await self._runtime.router.aimage_generation(
-                model=call.info.alias,
-                prompt=prompt,
-                **self._params(call, {**params, **request.params(), **routing}),
-            )
-        except Exception as error:
-            self._release(reservation)
-            raise self._fail(call, error) from error
-        result = self._finish_image(call, request, response)
-        self._settle(reservation, result)
-        return self._remember(key, result)
+        options = {"size": size, "n": n, "quality": image_quality, "style": style, "hd": hd}
+        return await adrive(
+            call_steps(self, ImagineJob(self, prompt, options, params, quality, model, cache))
+        )
 
     def _image_generation_request(
         self,
@@ -177,7 +259,7 @@ class ImageMethods(CallCore):
         result._fetch_settings = self.config.fetch.model_dump()
         return result
 
-    def _finish_image(self, call: Call, request: ImageRequest, response: Any) -> ImageResult:
+    def _read_image(self, call: Call, request: ImageRequest, response: Any) -> ImageResult:
         info, hidden = self._answerer(call, response)
         images = tuple(
             GeneratedImage(
@@ -193,7 +275,6 @@ class ImageMethods(CallCore):
         result = ImageResult(
             **self._outcome(call, info, hidden, cost), images=images, size=request.size, quality=quality
         )
-        self._result_event(call, result, {"images": len(images), "size": request.size, "quality": quality})
         return self._fetching(result)
 
     # -- vision and OCR ---------------------------------------------------------------------------
@@ -209,20 +290,8 @@ class ImageMethods(CallCore):
         **params: Any,
     ) -> VisionResult:
         """Ask about one image (URL, path, bytes, base64, data: URL or PIL image)."""
-        call = self._start("vision", "vision", quality, model)
-        with self._failing(call):
-            data = self._image_bytes(image)
-            key = self._image_key(call, cache, data, ["vision", prompt, detail], params)
-            hit = self._cached(call, key, VisionResult)
-            if hit is not None:
-                return hit
-            request = self._vision_request(call, data, prompt, detail)
-        return self._remember(
-            key,
-            request.result(
-                self._run(call, request.messages, request.params(params), request.extra["image_tokens"])
-            ),
-        )
+        job = VisionJob(self, image, prompt, detail, params=params, quality=quality, model=model, cache=cache)
+        return drive(call_steps(self, job))
 
     async def avision(
         self,
@@ -235,23 +304,9 @@ class ImageMethods(CallCore):
         cache: bool | None = None,
         **params: Any,
     ) -> VisionResult:
-        """``vision``, awaited; decoding and resizing run off the event loop."""
-        call = self._start("vision", "vision", quality, model)
-        with self._failing(call):
-            data = await self._aimage_bytes(image)
-            key = self._image_key(call, cache, data, ["vision", prompt, detail], params)
-            hit = self._cached(call, key, VisionResult)
-            if hit is not None:
-                return hit
-            request = await asyncio.to_thread(self._vision_request, call, data, prompt, detail)
-        return self._remember(
-            key,
-            request.result(
-                await self._arun(
-                    call, request.messages, request.params(params), request.extra["image_tokens"]
-                )
-            ),
-        )
+        """``vision``, awaited; fetching, decoding and resizing run off the event loop."""
+        job = VisionJob(self, image, prompt, detail, params=params, quality=quality, model=model, cache=cache)
+        return await adrive(call_steps(self, job))
 
     def ocr(
         self,
@@ -264,22 +319,9 @@ class ImageMethods(CallCore):
         **params: Any,
     ) -> OCRResult:
         """Read the text of an image with an OCR mode (tiny, small, base, gundam, or your own)."""
-        call = self._start("ocr", "ocr", quality or self.config.ocr.quality, model)
-        with self._failing(call):
-            data = self._image_bytes(image)
-            mode_name, ocr_mode = self._ocr_mode(mode)
-            params = self._with_ocr_fallbacks(call, params)
-            key = self._image_key(call, cache, data, ["ocr", mode_name, ocr_mode.model_dump()], params)
-            hit = self._cached(call, key, OCRResult)
-            if hit is not None:
-                return hit
-            request = self._ocr_request(call, data, mode_name, ocr_mode)
-        return self._remember(
-            key,
-            request.result(
-                self._run(call, request.messages, request.params(params), request.extra["image_tokens"])
-            ),
-        )
+        quality = quality or self.config.ocr.quality
+        job = OcrJob(self, image, mode, params=params, quality=quality, model=model, cache=cache)
+        return drive(call_steps(self, job))
 
     async def aocr(
         self,
@@ -291,25 +333,10 @@ class ImageMethods(CallCore):
         cache: bool | None = None,
         **params: Any,
     ) -> OCRResult:
-        """``ocr``, awaited; decoding, resizing and tiling run off the event loop."""
-        call = self._start("ocr", "ocr", quality or self.config.ocr.quality, model)
-        with self._failing(call):
-            data = await self._aimage_bytes(image)
-            mode_name, ocr_mode = self._ocr_mode(mode)
-            params = self._with_ocr_fallbacks(call, params)
-            key = self._image_key(call, cache, data, ["ocr", mode_name, ocr_mode.model_dump()], params)
-            hit = self._cached(call, key, OCRResult)
-            if hit is not None:
-                return hit
-            request = await asyncio.to_thread(self._ocr_request, call, data, mode_name, ocr_mode)
-        return self._remember(
-            key,
-            request.result(
-                await self._arun(
-                    call, request.messages, request.params(params), request.extra["image_tokens"]
-                )
-            ),
-        )
+        """``ocr``, awaited; fetching, decoding, resizing and tiling run off the event loop."""
+        quality = quality or self.config.ocr.quality
+        job = OcrJob(self, image, mode, params=params, quality=quality, model=model, cache=cache)
+        return await adrive(call_steps(self, job))
 
     def cache_stats(self) -> list[CacheStats]:
         """Entries, bytes, hits and misses of the image and response caches."""
@@ -321,11 +348,13 @@ class ImageMethods(CallCore):
             self._fetcher = ImageFetcher(**self.config.fetch.model_dump())
         return self._fetcher
 
-    def _image_bytes(self, image: ImageInput) -> bytes:
-        return image_bytes(image, self.fetcher, self.caches if self.config.cache.enabled else None)
-
-    async def _aimage_bytes(self, image: ImageInput) -> bytes:
-        return await aimage_bytes(image, self.fetcher, self.caches if self.config.cache.enabled else None)
+    def _image_effect(self, image: ImageInput) -> Either:
+        """The bytes of ``image`` under the fetch policy: a URL through the safe fetcher (and the image
+        cache), a file or bytes read locally (in a thread when async)."""
+        fetcher, caches = self.fetcher, self.caches if self.config.cache.enabled else None
+        return Either(
+            lambda: image_bytes(image, fetcher, caches), lambda: aimage_bytes(image, fetcher, caches)
+        )
 
     def _require_vision(self, call: Call) -> None:
         if not call.info.vision and call.info.mode != "ocr":

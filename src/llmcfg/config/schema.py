@@ -135,6 +135,20 @@ class LoggingConfig(_Strict):
     cost_log: str | None = Field(
         None, description="JSONL file of llm.call events; relative paths are relative to the config file."
     )
+    events: Literal["auto", "structlog", "stderr", "off"] = Field(
+        "auto",
+        description=(
+            "Where llm.call events go: auto (structlog when the app configured it, else stderr), structlog, "
+            "stderr (the standard library logger 'llmcfg.events'; llmcfg writes to stderr itself when the app "
+            "set up no logging handler), or off. Nothing is ever printed on stdout."
+        ),
+    )
+
+    @field_validator("events", mode="before")
+    @classmethod
+    def _yaml_off(cls, value: Any) -> Any:
+        """YAML reads a bare ``off`` as false: that is what the user meant."""
+        return "off" if value is False else value
 
 
 class OcrMode(_Strict):

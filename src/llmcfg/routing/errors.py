@@ -19,7 +19,7 @@ from llmcfg.exceptions import (
     RateLimitError,
 )
 
-__all__ = ["translate"]
+__all__ = ["UpstreamError", "scrubbed", "translate"]
 
 # Checked in order: the first class name found in the exception's MRO decides.
 _BY_NAME: tuple[tuple[str, type[ProviderError]], ...] = (
@@ -61,6 +61,27 @@ def _detail(error: BaseException, secrets: list[str]) -> str:
         text = text.replace(secret, "[redacted]")
     text = _SECRETISH.sub("[redacted]", text)
     return text if len(text) <= _MAX_DETAIL else text[:_MAX_DETAIL] + "…"
+
+
+class UpstreamError(Exception):
+    """What the provider library raised, with every key removed. Kept as the ``__cause__`` of
+    llmcfg's error instead of the original, whose message (and chain) may echo a key, since
+    ``traceback.format_exception`` prints every cause."""
+
+    status_code: int | None = None
+
+
+def scrubbed(error: BaseException, secrets: list[str]) -> UpstreamError:
+    """A stand-in for ``error``: its class name and whole message, keys replaced by [redacted]."""
+    text = str(error)
+    for secret in secrets:
+        text = text.replace(secret, "[redacted]")
+    cause = UpstreamError(
+        f"{type(error).__module__}.{type(error).__qualname__}: {_SECRETISH.sub('[redacted]', text)}"
+    )
+    status = getattr(error, "status_code", None)
+    cause.status_code = status if isinstance(status, int) else None
+    return cause
 
 
 def translate(

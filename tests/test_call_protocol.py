@@ -1,0 +1,237 @@
+"""The call protocol's invariants, each one test parametrised over EVERY kind of call, sync and async.
+
+A new kind added to ``KINDS`` gets every invariant for free: one ``llm.call`` event per call, a
+failure releases the budget reservation, a cache hit emits a ``cached`` event with ``saved_usd``,
+and the key never reaches any output (results, events, the cost log, error text with its chain).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import json
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pydantic import BaseModel
+
+import llmcfg
+from llmcfg import LLM, load_config
+from llmcfg.calls.hooks import CallHook
+from llmcfg.testing import FakeProvider, use_fake
+from tests.images import png
+
+CONFIG = """
+providers:
+  openai: {api_key: "${OPENAI_API_KEY}"}
+models:
+  mini: {model: openai/gpt-4o-mini}
+  embed: {model: openai/text-embedding-3-small}
+  dalle2: {model: openai/dall-e-2, mode: image_generation, price: {per_image: 0.02}}
+router: {num_retries: 0, timeout_s: 10}
+logging: {cost_log: costs.jsonl}
+cache: {dir: cache, text: true, images_generated: true}
+budgets: {daily_usd: 100}
+"""
+SECRET = "SECRETabcdef0123456789"  # no sk- prefix: scrubbing must not rely on the key's shape
+ANSWER = '{"city": "Paris"}'  # valid for every kind: text, and the structured-output schema
+
+
+class City(BaseModel):
+    city: str
+
+
+def _stream(llm: LLM, image: bytes) -> Any:
+    stream = llm.stream("hi", model="mini")
+    assert "".join(stream)
+    return stream.result
+
+
+async def _astream(llm: LLM, image: bytes) -> Any:
+    stream = llm.astream("hi", model="mini")
+    assert "".join([delta async for delta in stream])
+    return stream.result
+
+
+# name -> (call it, cached by this config?). Async kinds return a coroutine.
+KINDS: dict[str, tuple[Callable[[LLM, bytes], Any], bool]] = {
+    "chat": (lambda llm, image: llm.chat("hi", model="mini"), True),
+    "achat": (lambda llm, image: llm.achat("hi", model="mini"), True),
+    "stream": (_stream, False),
+    "astream": (_astream, False),
+    "vision": (lambda llm, image: llm.vision(image, "what is it?", model="mini"), True),
+    "avision": (lambda llm, image: llm.avision(image, "what is it?", model="mini"), True),
+    "ocr": (lambda llm, image: llm.ocr(image, model="mini"), True),
+    "aocr": (lambda llm, image: llm.aocr(image, model="mini"), True),
+    "embed": (lambda llm, image: llm.embed("hi", model="embed"), True),
+    "aembed": (lambda llm, image: llm.aembed("hi", model="embed"), True),
+    "extract": (lambda llm, image: llm.extract_result("where?", City, model="mini", retries=0), True),
+    "aextract": (lambda llm, image: llm.aextract_result("where?", City, model="mini", retries=0), True),
+    "imagine": (lambda llm, image: llm.imagine("a red square", model="dalle2"), True),
+    "aimagine": (lambda llm, image: llm.aimagine("a red square", model="dalle2"), True),
+}
+CACHED_KINDS = [name for name, (_, cached) in KINDS.items() if cached]
+
+
+async def run(kind: str, llm: LLM, *, fresh: bool = False) -> Any:
+    """Make one call of ``kind``; ``fresh``: empty the caches first, so it reaches the provider."""
+    if fresh:
+        llm.caches.clear()
+    outcome = KINDS[kind][0](llm, png(40, 30))
+    return await outcome if inspect.isawaitable(outcome) else outcome
+
+
+def failing(fake: FakeProvider, status: int, message: str = "injected failure") -> None:
+    """From now on every request fails (the permanent reply rule is dropped first)."""
+    fake.clear()
+    fake.fail(status, message=message, times=None)
+
+
+def calls(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [e for e in events if e.get("event") == "llm.call"]
+
+
+@pytest.fixture
+def make_llm(write_config: Callable[[str], Path], fake: FakeProvider) -> Callable[..., LLM]:
+    def make(**kwargs: Any) -> LLM:
+        fake.reply(ANSWER, tokens_in=10, tokens_out=5)
+        keep = kwargs.pop("keep_keys", False)
+        return LLM(use_fake(load_config(write_config(CONFIG)), fake, keep_keys=keep), **kwargs)
+
+    return make
+
+
+def reserved(llm: LLM) -> list[float | None]:
+    return [row["reserved_usd"] for row in llm.spend().values()]
+
+
+def spent_today(llm: LLM) -> float | None:
+    [row] = [row for key, row in llm.spend().items() if key.startswith("total:day")]
+    return row["spent_usd"]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+async def test_one_event_per_call_success_and_failure(
+    kind: str, make_llm: Callable[..., LLM], fake: FakeProvider, events: list[dict[str, Any]]
+) -> None:
+    llm = make_llm()
+    result = await run(kind, llm)
+    [event] = calls(events)
+    assert event["status"] == "ok"
+    assert event["request_id"] == result.request_id
+    failing(fake, 500)
+    with pytest.raises(llmcfg.ProviderError):
+        await run(kind, llm, fresh=True)
+    assert [e["status"] for e in calls(events)] == ["ok", "error"]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+async def test_failure_releases_the_budget_reservation(
+    kind: str, make_llm: Callable[..., LLM], fake: FakeProvider
+) -> None:
+    llm = make_llm()
+    await run(kind, llm)
+    spent = spent_today(llm)
+    assert spent is not None
+    assert spent > 0  # the call was reserved and settled: the budget really is in play
+    assert set(reserved(llm)) == {0.0}
+    failing(fake, 500)
+    with pytest.raises(llmcfg.ProviderError):
+        await run(kind, llm, fresh=True)
+    assert set(reserved(llm)) == {0.0}
+    assert spent_today(llm) == spent
+
+
+@pytest.mark.parametrize("kind", CACHED_KINDS)
+async def test_cache_hit_emits_a_cached_event_with_what_it_saved(
+    kind: str, make_llm: Callable[..., LLM], fake: FakeProvider, events: list[dict[str, Any]]
+) -> None:
+    llm = make_llm()
+    first = await run(kind, llm)
+    sent = len(fake.requests)
+    second = await run(kind, llm)
+    assert len(fake.requests) == sent  # nothing went out
+    assert second.cached
+    assert first.cost_usd
+    assert second.saved_usd == pytest.approx(first.cost_usd)
+    assert second.cost_usd == 0.0
+    miss, hit = calls(events)
+    assert (miss["cached"], hit["cached"]) == (False, True)
+    assert hit["saved_usd"] == pytest.approx(first.cost_usd)
+    assert (hit["cost_usd"], hit["tokens_in"], hit["tokens_out"]) == (0.0, 0, 0)
+    assert set(reserved(llm)) == {0.0}
+
+
+@pytest.mark.parametrize("kind", KINDS)
+async def test_the_key_never_reaches_any_output(
+    kind: str,
+    make_llm: Callable[..., LLM],
+    fake: FakeProvider,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    events: list[dict[str, Any]],
+) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", SECRET)
+    llm = make_llm(keep_keys=True)
+    result = await run(kind, llm)
+    assert fake.requests[-1].api_key == SECRET  # it was really used
+    failing(fake, 401, f"Incorrect API key provided: {SECRET}")
+    with pytest.raises(llmcfg.AuthenticationError) as caught:
+        await run(kind, llm, fresh=True)
+    assert llm.config.source is not None
+    written = capsys.readouterr()
+    outputs = {
+        "result": repr(result),
+        "error": str(caught.value) + repr(caught.value),
+        "traceback": "".join(traceback.format_exception(caught.value)),
+        "events": json.dumps(events, default=str),
+        "cost log": (Path(llm.config.source).parent / "costs.jsonl").read_text(),
+        "stdout+stderr": written.out + written.err,
+        "llm": repr(llm),
+    }
+    leaked = [where for where, text in outputs.items() if SECRET in text or "SECRET" in text]
+    assert leaked == []
+
+
+class Recorder(CallHook):
+    def __init__(self) -> None:
+        self.seen: list[tuple[str, str]] = []
+
+    def started(self, call: Any) -> None:
+        self.seen.append(("started", call.request_id))
+
+    def before_send(self, call: Any) -> float:
+        self.seen.append(("before_send", call.request_id))
+        return 0.01
+
+    def finished(self, call: Any, event: dict[str, Any]) -> None:
+        self.seen.append(("finished", event["request_id"]))
+
+
+@pytest.mark.parametrize("kind", KINDS)
+async def test_hooks_see_every_call_once(kind: str, make_llm: Callable[..., LLM]) -> None:
+    hook = Recorder()
+    llm = make_llm(hooks=[hook])
+    result = await run(kind, llm)
+    rid = result.request_id
+    assert hook.seen == [("started", rid), ("before_send", rid), ("finished", rid)]
+
+
+async def test_a_cancelled_call_releases_its_reservation_and_is_recorded(
+    make_llm: Callable[..., LLM], fake: FakeProvider, events: list[dict[str, Any]]
+) -> None:
+    llm = make_llm()
+    fake.clear()
+    fake.delay(5, times=None)
+    task = asyncio.create_task(llm.achat("hi", model="mini"))
+    while not fake.requests:
+        await asyncio.sleep(0.01)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert set(reserved(llm)) == {0.0}
+    [event] = calls(events)
+    assert (event["status"], event["error"]) == ("error", "CancelledError")
