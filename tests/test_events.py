@@ -6,6 +6,7 @@ import json
 import logging
 import multiprocessing
 import os
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,9 @@ def make_llm(write_config: Callable[[str], Path], fake: FakeProvider) -> Callabl
         return LLM(use_fake(load_config(write_config(text)), fake))
 
     return make
+
+
+DOC = Path(__file__).resolve().parent.parent / "docs" / "events.md"
 
 
 def log_lines(llm: LLM, name: str = "costs.jsonl") -> list[dict[str, Any]]:
@@ -149,3 +153,25 @@ def test_cost_log_lines_stay_whole_with_several_processes_and_a_fork(tmp_path: P
     assert len(lines) == 601
     assert {(e["tag"], e["index"]) for e in lines} >= {(f"w{n}", i) for n in range(2) for i in range(200)}
     assert os.path.getsize(path) == sum(len(json.dumps(e, separators=(",", ":"))) + 1 for e in lines)
+
+
+def test_the_documented_routes_into_structlog_and_logging_work(
+    make_llm: Callable[..., LLM], capsys: pytest.CaptureFixture[str]
+) -> None:
+    into_structlog, into_logging = re.findall(r"```python\n(.*?)```", DOC.read_text(), re.DOTALL)
+    exec(into_structlog, {})
+    make_llm().chat("hi", model="mini")
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert json.loads(err)["event"] == "llm.call"
+    events_logger = logging.getLogger("llmcfg.events")
+    handlers = list(events_logger.handlers)
+    try:
+        exec(into_logging, {})
+        make_llm(events="stderr").chat("hi", model="mini")
+        out, err = capsys.readouterr()
+        assert out == ""
+        assert json.loads(err)["kind"] == "chat"
+    finally:
+        events_logger.handlers = handlers
+        events_logger.propagate = True
