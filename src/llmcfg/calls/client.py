@@ -1,6 +1,6 @@
 """``LLM``: every model of one config behind chat, streams, embeddings, structured output, vision
-and OCR. The steps every call shares live in ``calls``; the methods by kind of input live in
-``text_methods`` and ``image_methods``."""
+and OCR. Every call runs the one protocol of ``calls.pipeline`` (its steps in ``calls.core`` and
+``calls.outcome``); the methods by kind of input live in ``calls.text`` and ``calls.vision``."""
 
 from __future__ import annotations
 

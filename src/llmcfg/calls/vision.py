@@ -6,14 +6,13 @@ do them without blocking the event loop."""
 from __future__ import annotations
 
 import hashlib
-from dataclasses import asdict, dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any
 
 from llmcfg.cache.store import CacheStats
-from llmcfg.calls.core import Call, CallCore, Message
-from llmcfg.calls.pipeline import Either, Job, Offload, Steps, adrive, call_steps, drive
+from llmcfg.calls.core import Call, CallCore
+from llmcfg.calls.image_kinds import ImageChatRequest, ImagineJob, OcrJob, VisionJob
+from llmcfg.calls.pipeline import Either, adrive, call_steps, drive
 from llmcfg.calls.usage import Usage
-from llmcfg.config.aliases import AliasInfo
 from llmcfg.config.positions import closest
 from llmcfg.config.schema import OcrMode
 from llmcfg.config.validation import fallback_chain
@@ -27,155 +26,15 @@ from llmcfg.images.generation import ImageRequest, caps_for, check_request, imag
 from llmcfg.images.intake import ImageInput, aimage_bytes, image_bytes
 from llmcfg.images.normalise import normalise, tiles
 from llmcfg.images.tokens import Detail, estimate_image_tokens, optimal_detail
-from llmcfg.money.budget.estimate import chat_estimate, image_estimate
 from llmcfg.ocr.engine import OCR_METADATA_KEY
 from llmcfg.ocr.modes import DEFAULT_MODES, ocr_messages, vision_messages
-from llmcfg.results import ChatResult, GeneratedImage, ImageResult, OCRResult, VisionResult
+from llmcfg.results import GeneratedImage, ImageResult, OCRResult, VisionResult
 
 __all__ = ["ImageMethods"]
 
 
 def _field(item: Any, name: str) -> Any:
     return item.get(name) if isinstance(item, dict) else getattr(item, name, None)
-
-
-_R = TypeVar("_R", VisionResult, OCRResult)
-
-
-@dataclass(frozen=True)
-class _ImageRequest(Generic[_R]):
-    """An image call ready to send: its messages, and what its result adds to ChatResult."""
-
-    messages: list[Message]
-    result_type: type[_R]
-    extra: dict[str, Any]
-    metadata: dict[str, Any] | None = None  # what the offline OCR engine needs to know (llmcfg_ocr)
-
-    def params(self, params: dict[str, Any]) -> dict[str, Any]:
-        if not self.metadata:
-            return params
-        return {**params, "metadata": {**(params.get("metadata") or {}), **self.metadata}}
-
-    def result(self, answer: ChatResult) -> _R:
-        return self.result_type(**answer.model_dump(), **self.extra)
-
-
-class _ImageChatJob(Job[_R]):
-    """Vision and OCR: get the image's bytes (fetched or read), key the cache on their digest plus
-    the recipe, then decode and resize it (off the event loop when async) into chat messages."""
-
-    preset_override: str | None = None
-
-    def __init__(
-        self,
-        core: ImageMethods,
-        image: ImageInput,
-        params: dict[str, Any],
-        quality: str | None,
-        model: str | None,
-        cache: bool | None,
-    ) -> None:
-        super().__init__(quality, model, cache)
-        self.core, self.image, self.params = core, image, params
-        self.data = b""
-        self.request: _ImageRequest[_R] | None = None
-
-    def recipe(self, call: Call) -> list[Any]:
-        raise NotImplementedError
-
-    def prepare(self, call: Call) -> Steps[str | None]:
-        self.data = yield self.core._image_effect(self.image)
-        return self.core._image_key(call, self.cache, self.data, self.recipe(call), self.params)
-
-    def make_request(self, call: Call) -> _ImageRequest[_R]:
-        raise NotImplementedError
-
-    def build(self, call: Call) -> Steps[dict[str, Any]]:
-        self.request = request = yield Offload(self.make_request, call)
-        return {**request.params(self.params), "messages": request.messages}
-
-    def estimate(self, info: AliasInfo) -> float:
-        assert self.request is not None
-        request = self.request
-        return chat_estimate(
-            info, request.messages, request.params(self.params), request.extra["image_tokens"]
-        )
-
-    def read(self, call: Call, response: Any) -> _R:
-        assert self.request is not None
-        return self.request.result(self.core._read_chat(call, response))
-
-
-class VisionJob(_ImageChatJob[VisionResult]):
-    kind, preset, result_type = "vision", "vision", VisionResult
-
-    def __init__(self, core: ImageMethods, image: ImageInput, prompt: str, detail: Detail, **kw: Any) -> None:
-        super().__init__(core, image, **kw)
-        self.prompt, self.detail = prompt, detail
-
-    def recipe(self, call: Call) -> list[Any]:
-        return ["vision", self.prompt, self.detail]
-
-    def make_request(self, call: Call) -> _ImageRequest[VisionResult]:
-        return self.core._vision_request(call, self.data, self.prompt, self.detail)
-
-
-class OcrJob(_ImageChatJob[OCRResult]):
-    kind, preset, result_type = "ocr", "ocr", OCRResult
-
-    def __init__(self, core: ImageMethods, image: ImageInput, mode: str | None, **kw: Any) -> None:
-        super().__init__(core, image, **kw)
-        self.mode = mode
-
-    def recipe(self, call: Call) -> list[Any]:
-        self.mode_name, self.ocr_mode = self.core._ocr_mode(self.mode)
-        self.params = self.core._with_ocr_fallbacks(call, self.params)
-        return ["ocr", self.mode_name, self.ocr_mode.model_dump()]
-
-    def make_request(self, call: Call) -> _ImageRequest[OCRResult]:
-        return self.core._ocr_request(call, self.data, self.mode_name, self.ocr_mode)
-
-
-class ImagineJob(Job[ImageResult]):
-    """Image generation: the request checked against what the model (and each fallback) accepts."""
-
-    kind, preset, method, result_type = "image", "image", "image_generation", ImageResult
-
-    def __init__(
-        self,
-        core: ImageMethods,
-        prompt: str,
-        options: dict[str, Any],
-        params: dict[str, Any],
-        quality: str | None,
-        model: str | None,
-        cache: bool | None,
-    ) -> None:
-        super().__init__(quality, model, cache)
-        self.core, self.prompt, self.options, self.params = core, prompt, options, params
-
-    def prepare(self, call: Call) -> Steps[str | None]:
-        yield from ()
-        core = self.core
-        self.request, self.routing = core._image_generation_request(call, self.prompt, **self.options)
-        default = core.config.cache.images_generated
-        return core._cache_key(call, self.cache, default, asdict(self.request), self.params)
-
-    def hit(self, result: ImageResult) -> ImageResult:
-        return self.core._fetching(result)
-
-    def build(self, call: Call) -> Steps[dict[str, Any]]:
-        yield from ()
-        return {**self.params, **self.request.params(), **self.routing, "prompt": self.prompt}
-
-    def estimate(self, info: AliasInfo) -> float:
-        return image_estimate(info, self.request.size, self.request.quality, self.request.n)
-
-    def read(self, call: Call, response: Any) -> ImageResult:
-        return self.core._read_image(call, self.request, response)
-
-    def event_extra(self, result: ImageResult) -> dict[str, Any]:
-        return {"images": len(result.images), "size": result.size, "quality": result.quality}
 
 
 class ImageMethods(CallCore):
@@ -389,7 +248,7 @@ class ImageMethods(CallCore):
 
     def _vision_request(
         self, call: Call, data: bytes, prompt: str, detail: Detail
-    ) -> _ImageRequest[VisionResult]:
+    ) -> ImageChatRequest[VisionResult]:
         max_pixels = self.config.fetch.max_pixels
         model = call.info.litellm_model
         probe = decode(data, max_pixels=max_pixels, verify=False)
@@ -397,9 +256,9 @@ class ImageMethods(CallCore):
         image = normalise(data, model=model, detail=chosen, max_pixels=max_pixels)
         tokens = estimate_image_tokens(image.width, image.height, detail=chosen, model=model)
         extra = {"image_tokens": tokens, "image_width": image.width, "image_height": image.height}
-        return _ImageRequest(vision_messages(prompt, image, chosen), VisionResult, extra)
+        return ImageChatRequest(vision_messages(prompt, image, chosen), VisionResult, extra)
 
-    def _ocr_request(self, call: Call, data: bytes, name: str, mode: OcrMode) -> _ImageRequest[OCRResult]:
+    def _ocr_request(self, call: Call, data: bytes, name: str, mode: OcrMode) -> ImageChatRequest[OCRResult]:
         max_pixels = self.config.fetch.max_pixels
         model = call.info.litellm_model
         overview = normalise(
@@ -422,6 +281,6 @@ class ImageMethods(CallCore):
             "tiles": [list(part.box) for part in parts if part.box],
             "page": [overview.source_width, overview.source_height],
         }
-        return _ImageRequest(
+        return ImageChatRequest(
             ocr_messages(mode, overview, parts), OCRResult, extra, {OCR_METADATA_KEY: engine_hints}
         )
