@@ -71,11 +71,18 @@ def test_litellm_is_imported_only_in_routing_and_the_ocr_provider() -> None:
         if any(m == "litellm" or m.startswith("litellm.") for m in imported(name, top_only=False))
     }
     assert offenders, "the check found no litellm import at all: it is broken"
-    assert offenders <= allowed, f"litellm imported outside routing/ and ocr/provider.py: {offenders - allowed}"
+    assert offenders <= allowed, (
+        f"litellm imported outside routing/ and ocr/provider.py: {offenders - allowed}"
+    )
 
 
 def test_no_import_cycles_at_module_level() -> None:
-    graph = {name: {m for m in imported(name, top_only=True) if m in MODULES} - {name} for name in MODULES}
+    # An edge to one's own package is no cycle: Python has begun the package before its modules.
+    graph = {
+        name: {m for m in imported(name, top_only=True) if m in MODULES and not name.startswith(m + ".")}
+        - {name}
+        for name in MODULES
+    }
     assert any(graph.values()), "the check found no imports at all: it is broken"
     cycles: list[list[str]] = []
     state: dict[str, int] = {}  # 1: on the current path, 2: done
