@@ -103,6 +103,49 @@ def test_the_deadline_covers_redirects(slow_redirects: int, driver: Driver) -> N
     assert time.monotonic() - start < 2.5
 
 
+class _Stall(BaseHTTPRequestHandler):
+    """Sends headers and four bytes of a PNG, 0.4 s apart, then says nothing until released."""
+
+    release = threading.Event()
+
+    def do_GET(self) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "image/png")
+        self.send_header("Content-Length", "1000")
+        self.end_headers()
+        for byte in PNG_MAGIC[:4]:
+            self.wfile.write(bytes([byte]))
+            self.wfile.flush()
+            time.sleep(0.4)
+        self.release.wait(15)
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def stalling_server() -> Iterator[int]:
+    _Stall.release.clear()
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Stall)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server.server_address[1]
+    _Stall.release.set()
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.mark.parametrize("driver", DRIVERS)
+def test_a_server_that_stalls_mid_body_is_cut_at_the_deadline(stalling_server: int, driver: Driver) -> None:
+    """1.6 s of trickle, then silence: a read that starts then must end at the deadline (2 s),
+    not one whole read timeout later."""
+    start = time.monotonic()
+    with pytest.raises(ImageFetchError, match=r"fetch\.timeout_s"):
+        driver(fetcher(timeout_s=2), f"http://127.0.0.1:{stalling_server}/stall.png")
+    elapsed = time.monotonic() - start
+    assert elapsed < 2.4, f"{elapsed:.2f} s for a 2 s deadline"
+
+
 GIB = 1024**3
 
 

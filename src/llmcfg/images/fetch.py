@@ -17,10 +17,12 @@ import base64
 import contextlib
 import ipaddress
 import socket
+import ssl
 from collections.abc import AsyncIterator, Generator, Iterable, Iterator
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
+import httpcore
 import httpx
 import structlog
 
@@ -61,6 +63,67 @@ def _timed_out(policy: Policy) -> ImageFetchError:
     except ImageFetchError as late:
         return late
     return ImageFetchError(f"download timed out (fetch.timeout_s: {policy.timeout_s:g} s)")
+
+
+class _DeadlineStream(httpcore.NetworkStream):
+    """A connection whose every wait is also cut at the fetch's deadline: a server that sends part
+    of a body and then stalls cannot hold a synchronous fetch past ``timeout_s``."""
+
+    def __init__(self, inner: httpcore.NetworkStream, policy: Policy) -> None:
+        self._inner, self._policy = inner, policy
+
+    def _limit(self, timeout: float | None) -> float:
+        left = self._policy.remaining()
+        return left if timeout is None else min(timeout, left)
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return self._inner.read(max_bytes, self._limit(timeout))
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self._inner.write(buffer, self._limit(timeout))
+
+    def close(self) -> None:
+        self._inner.close()
+
+    def start_tls(
+        self, ssl_context: ssl.SSLContext, server_hostname: str | None = None, timeout: float | None = None
+    ) -> httpcore.NetworkStream:
+        secured = self._inner.start_tls(ssl_context, server_hostname, self._limit(timeout))
+        return _DeadlineStream(secured, self._policy)
+
+    def get_extra_info(self, info: str) -> Any:
+        return self._inner.get_extra_info(info)
+
+
+class _DeadlineBackend(httpcore.NetworkBackend):
+    def __init__(self, inner: httpcore.NetworkBackend, policy: Policy) -> None:
+        self._inner, self._policy = inner, policy
+
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[Any] | None = None,
+    ) -> httpcore.NetworkStream:
+        left = self._policy.remaining()
+        stream = self._inner.connect_tcp(
+            host, port, left if timeout is None else min(timeout, left), local_address, socket_options
+        )
+        return _DeadlineStream(stream, self._policy)
+
+
+def _deadline_transport(policy: Policy) -> httpx.HTTPTransport:
+    """httpx's own transport, with its connections cut at the deadline. httpx has no public hook
+    for the network backend, so it is swapped on the pool; if a future httpx moves it, the fetch
+    still works, with the deadline checked between reads only."""
+    transport = httpx.HTTPTransport()
+    pool = getattr(transport, "_pool", None)
+    backend = getattr(pool, "_network_backend", None)
+    if isinstance(backend, httpcore.NetworkBackend):
+        pool._network_backend = _DeadlineBackend(backend, policy)  # type: ignore[union-attr]
+    return transport
 
 
 class ImageFetcher:
@@ -150,7 +213,9 @@ class ImageFetcher:
                     )
                 elif isinstance(step, Send):
                     hop.close()
-                    client = client or stack.enter_context(httpx.Client(transport=self._transport))
+                    if client is None:
+                        transport = self._transport or _deadline_transport(policy)
+                        client = stack.enter_context(httpx.Client(transport=transport))
                     request = client.stream("GET", step.url, timeout=policy.remaining(), **step.options)
                     driver.reply = hop.enter_context(request)
                     chunks = driver.reply.iter_raw()
