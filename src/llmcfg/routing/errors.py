@@ -56,7 +56,9 @@ def _retry_after(error: BaseException) -> float | None:
 
 def _detail(error: BaseException, secrets: list[str]) -> str:
     text = str(error).split("\n", 1)[0]
-    text = re.sub(r"^litellm\.\w+:\s*", "", text)
+    # LiteLLM repeats the class name ("litellm.AuthenticationError: AuthenticationError: ..."); the
+    # message already names it once.
+    text = re.sub(rf"^(litellm\.\w+:\s*)?({re.escape(type(error).__name__)}:\s*)*", "", text)
     for secret in secrets:
         text = text.replace(secret, "[redacted]")
     text = _SECRETISH.sub("[redacted]", text)
