@@ -29,6 +29,9 @@ EXIT_OK = 0
 EXIT_ERROR = 2
 FILE_HELP = "config file (default: $LLMCFG_CONFIG, else ./llm_config.yaml)"
 
+# Warning events that the command also raises, and so prints as its one error line.
+_PRINTED_AS_ERRORS = frozenset({"image.fetch_refused"})
+
 Handler = Callable[[argparse.Namespace], int]
 
 
@@ -102,8 +105,15 @@ def _configure_logging(verbose: bool) -> None:
 
         log = debug = info = warn = warning = error = critical = exception = fatal = msg
 
+    def drop_raised(logger: Any, method: str, event: dict[str, Any]) -> dict[str, Any]:
+        # A refused image is raised as well and printed as the command's error line: once is enough.
+        if not verbose and event.get("event") in _PRINTED_AS_ERRORS:
+            raise structlog.DropEvent
+        return event
+
     structlog.configure(
         processors=[
+            drop_raised,
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="%Y-%m-%d %H:%M:%S"),
             structlog.dev.ConsoleRenderer(colors=console.is_terminal),
