@@ -17,9 +17,9 @@ import pytest
 from llmcfg import LLM, load_config
 from llmcfg.testing import FakeProvider, use_fake
 from tests.conftest import BASIC
+from tests.guarded import guarded_env
 from tests.images import png
 
-ROOT = Path(__file__).resolve().parent.parent
 LLMCFG = Path(sys.executable).parent / "llmcfg"  # the console script pip installed
 
 Run = Callable[..., subprocess.CompletedProcess[str]]
@@ -28,9 +28,7 @@ Run = Callable[..., subprocess.CompletedProcess[str]]
 @pytest.fixture
 def cli(tmp_path: Path) -> Run:
     """``cli("plan", ...)`` runs the console script with the network guard installed at start-up
-    (a ``sitecustomize`` on PYTHONPATH); ``without=("rapidocr",)`` makes those modules missing."""
-    hook = tmp_path / "_guard"
-    hook.mkdir()
+    (tests/guarded.py); ``without=("rapidocr",)`` makes those modules missing."""
 
     def run(
         *args: str,
@@ -39,11 +37,7 @@ def cli(tmp_path: Path) -> Run:
         without: tuple[str, ...] = (),
         cwd: Path | None = None,
     ) -> subprocess.CompletedProcess[str]:
-        (hook / "sitecustomize.py").write_text(
-            f"import sys\nsys.path.insert(0, {str(ROOT)!r})\nfrom tests.netguard import install\ninstall()\n"
-            + "".join(f"sys.modules[{name!r}] = None\n" for name in without)
-        )
-        environment = {**os.environ, "PYTHONPATH": str(hook), **(env or {})}
+        environment = {**guarded_env(tmp_path, without=without), **(env or {})}
         environment.setdefault("COLUMNS", "200")
         return subprocess.run(
             [str(LLMCFG), *args],
@@ -450,12 +444,7 @@ def test_ocr_progress_bar_counts_cost_and_failures_and_keeps_events_off_it(
 
     fake.reply("TEXT", model="gpt-4o-mini", tokens_in=1000, tokens_out=100)
     images = [*_pages(tmp_path, 3), str(tmp_path / "missing.png")]
-    hook = tmp_path / "_guard"
-    hook.mkdir()
-    (hook / "sitecustomize.py").write_text(
-        f"import sys\nsys.path.insert(0, {str(ROOT)!r})\nfrom tests.netguard import install\ninstall()\n"
-    )
-    env = {**os.environ, "PYTHONPATH": str(hook), "COLUMNS": "120", "TERM": "xterm"}
+    env = {**guarded_env(tmp_path), "COLUMNS": "120", "TERM": "xterm"}
     config = str(_pointed(write_config, fake))
     code, screen = _on_a_terminal(
         [str(LLMCFG), "-v", "ocr", *images, "--model", "mini", "--jobs", "1", "--config", config], env

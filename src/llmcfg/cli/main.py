@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, MutableMapping, Sequence
 from typing import Any, Protocol
 
 from llmcfg.cli import call_commands, config_commands, export_command, log_commands, ocr_command
@@ -105,7 +105,7 @@ def _configure_logging(verbose: bool) -> None:
 
         log = debug = info = warn = warning = error = critical = exception = fatal = msg
 
-    def drop_raised(logger: Any, method: str, event: dict[str, Any]) -> dict[str, Any]:
+    def drop_raised(logger: Any, method: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
         # A refused image is raised as well and printed as the command's error line: once is enough.
         if not verbose and event.get("event") in _PRINTED_AS_ERRORS:
             raise structlog.DropEvent
