@@ -43,6 +43,7 @@ from llmcfg.exceptions import (  # cheap: plain classes, no dependencies
     RateLimitError,
     StructuredOutputError,
     UnknownAliasError,
+    UnsupportedParameterError,
 )
 
 if TYPE_CHECKING:
@@ -148,6 +149,7 @@ __all__ = [
     "StructuredOutputError",
     "ToolCall",
     "UnknownAliasError",
+    "UnsupportedParameterError",
     "VisionResult",
     "achat",
     "aimagine",

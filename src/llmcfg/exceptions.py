@@ -6,6 +6,7 @@
     ├── MissingDependencyError      an alias needs an optional extra that is not installed
     ├── UnknownAliasError           a call named an alias or quality that the config does not have
     ├── CapabilityError             the chosen model cannot do the job (no vision, not an image model)
+    ├── UnsupportedParameterError   a call's keyword argument is a typo or not one the provider takes
     ├── BudgetExceededError         a limit would be passed by this call; nothing was sent
     ├── ImageError                  an image could not be taken in
     │   └── ImageFetchError
@@ -52,6 +53,7 @@ __all__ = [
     "RateLimitError",
     "StructuredOutputError",
     "UnknownAliasError",
+    "UnsupportedParameterError",
 ]
 
 
@@ -124,6 +126,11 @@ class UnknownAliasError(LLMCfgError):
 
 class CapabilityError(LLMCfgError):
     """The model behind an alias cannot do what the call asks (e.g. images to a text-only model)."""
+
+
+class UnsupportedParameterError(LLMCfgError, TypeError):
+    """A call passed a keyword argument that is misspelt, or that the alias's provider does not take
+    (checked before anything is sent; also a TypeError, as for any wrong keyword argument)."""
 
 
 class BudgetExceededError(LLMCfgError):

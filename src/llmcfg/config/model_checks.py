@@ -21,6 +21,7 @@ from llmcfg.money.prices import lookup, price_table
 
 __all__ = [
     "CATALOGUED_PROVIDERS",
+    "KNOWN_PARAMS",
     "LITERAL_KEY",
     "alias_problems",
     "literal_key_problems",
