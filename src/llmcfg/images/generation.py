@@ -14,6 +14,7 @@ import hashlib
 import os
 import stat
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -54,17 +55,19 @@ class ImageRequest:
     n: int
     quality: str | None
     style: str | None
+    response_format: str | None = None
 
     def params(self) -> dict[str, Any]:
-        """Keyword arguments for the Router. LiteLLM's OpenAI image config refuses ``style``; the
-        API takes it, so it travels in ``extra_body``."""
+        """Keyword arguments for the Router. LiteLLM's OpenAI image config refuses ``style`` and
+        ``response_format``; the API takes them, so they travel in ``extra_body``."""
         params: dict[str, Any] = {"n": self.n}
         if self.size:
             params["size"] = self.size
         if self.quality:
             params["quality"] = self.quality
-        if self.style:
-            params["extra_body"] = {"style": self.style}
+        extra = {"style": self.style, "response_format": self.response_format}
+        if any(extra.values()):
+            params["extra_body"] = {name: value for name, value in extra.items() if value}
         return params
 
 
@@ -83,10 +86,20 @@ def check_request(
     quality: str | None,
     style: str | None,
     hd: bool,
+    response_format: str | None = None,
+    defaults: Mapping[str, Any] | None = None,
 ) -> ImageRequest:
-    """The request made concrete for this model (its default size filled in; quality is left to the
-    provider when not given, so fallbacks with other quality names can still take it), or
-    CapabilityError naming what the model accepts."""
+    """The request made concrete for this model (the alias's ``params`` defaults, then the model's
+    default size, filled in where the call said nothing; quality is left to the provider when
+    neither says, so fallbacks with other quality names can still take it), or CapabilityError
+    naming what the model accepts."""
+    given = dict(defaults or {})
+    size = size or given.get("size")
+    quality = quality or (None if hd else given.get("quality"))
+    style = style or given.get("style")
+    response_format = response_format or given.get("response_format")
+    if response_format is not None and response_format not in ("url", "b64_json"):
+        raise _refuse(alias, "response_format", response_format, ("url", "b64_json"))
     if not prompt.strip():
         raise CapabilityError("an image prompt cannot be empty")
     if hd:
@@ -104,7 +117,7 @@ def check_request(
         raise _refuse(alias, "quality", quality, caps.qualities)
     if style is not None and (caps.sizes or caps.qualities) and style not in caps.styles:
         raise _refuse(alias, "style", style, caps.styles or "no style setting")
-    return ImageRequest(prompt, size, n, quality, style)
+    return ImageRequest(prompt, size, n, quality, style, response_format)
 
 
 def _table_price(model: str, size: str | None, quality: str | None, count: int) -> float | None:
