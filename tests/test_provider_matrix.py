@@ -272,3 +272,36 @@ def test_anthropic_cache_writes_cost_their_own_rate(fake: FakeProvider, tmp_path
     )
     assert (result.cost_usd, result.cost_source) == (pytest.approx(expected, rel=1e-9), "table")
     assert fake.requests[-1].body["messages"][0]["content"][0]["text"] == "hi"
+
+
+def test_gemini_prompt_caching_through_cached_contents(fake: FakeProvider, tmp_path: Path) -> None:
+    """cache_prompt on a gemini alias: LiteLLM stores the long system prompt as a cachedContents
+    resource, later calls refer to it, and its tokens are priced at the cache-read rate."""
+    path = tmp_path / "llm_config.yaml"
+    path.write_text(
+        'version: 1\nproviders: {gemini: {api_key: "${GEMINI_API_KEY}"}}\n'
+        "models: {flash: {model: gemini/gemini-2.5-flash, cache_prompt: true}}\n"
+        "router: {num_retries: 0}\n"
+    )
+    llm = LLM(use_fake(load_config(path), fake))
+    system = " ".join(f"rule{i}" for i in range(5000))  # above Gemini's minimum for caching
+    fake.reply("ok", tokens_out=2)
+    result = llm.chat("first question", model="flash", system=system)
+    created = [r for r in fake.requests if r.endpoint == "cache"]
+    assert len(created) == 1
+    assert created[0].path == "/v1beta/cachedContents"
+    sent = fake.requests[-1]
+    assert sent.body["cachedContent"] == fake.gemini_caches[0]["name"]
+    assert "rule4999" not in json.dumps(sent.body)  # the long prompt travels once, in the cache
+    cached = fake.gemini_caches[0]["usageMetadata"]["totalTokenCount"]
+    assert result.cached_tokens == cached
+    entry = price_table()["gemini/gemini-2.5-flash"]
+    fresh = result.tokens_in - cached
+    expected = (
+        fresh * entry["input_cost_per_token"]
+        + cached * entry["cache_read_input_token_cost"]
+        + 2 * entry["output_cost_per_token"]
+    )
+    assert result.cost_usd == pytest.approx(expected, rel=1e-9)
+    llm.chat("second question", model="flash", system=system)
+    assert len([r for r in fake.requests if r.endpoint == "cache"]) == 1  # found, not created again

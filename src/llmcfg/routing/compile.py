@@ -22,9 +22,10 @@ from llmcfg.ocr.engine import available as ocr_engine_installed
 
 __all__ = ["PROMPT_CACHE_MARKERS", "RouterPlan", "compile_router", "deployments_for"]
 
-# LiteLLM providers whose prompt caching is asked for per message (cache_control); OpenAI caches
-# long prefixes by itself, and other providers would reject the unknown field.
-PROMPT_CACHE_MARKERS = frozenset({"anthropic", "bedrock", "vertex_ai", "openrouter"})
+# LiteLLM providers whose prompt caching is asked for per message (cache_control; for gemini LiteLLM
+# turns the marked messages into a cachedContents resource); OpenAI caches long prefixes by itself,
+# and other providers would reject the unknown field.
+PROMPT_CACHE_MARKERS = frozenset({"anthropic", "bedrock", "vertex_ai", "openrouter", "gemini"})
 
 
 @dataclass(frozen=True)

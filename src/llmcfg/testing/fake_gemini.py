@@ -6,14 +6,36 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from llmcfg.testing.fake_openai import vector
-from llmcfg.testing.fake_wire import Event, RecordedRequest, Script, request_id, split_keep_spaces, sse
+from llmcfg.testing.fake_wire import (
+    Event,
+    RecordedRequest,
+    Script,
+    count_words,
+    request_id,
+    split_keep_spaces,
+    sse,
+)
 
-__all__ = ["api_key", "chat", "chat_stream", "embeddings", "endpoint", "error", "model"]
+__all__ = [
+    "api_key",
+    "cache_path",
+    "chat",
+    "chat_stream",
+    "create_cache",
+    "embeddings",
+    "endpoint",
+    "error",
+    "list_caches",
+    "model",
+    "with_cache",
+]
 
+_CACHES = re.compile(r"^/v1(?:beta|alpha)?/cachedContents$")
 _PATH = re.compile(r"^/v1(?:beta|alpha)?/models/(?P<model>[^:/]+):(?P<method>[A-Za-z]+)$")
 _METHODS = {
     "generateContent": "chat",
@@ -117,3 +139,39 @@ def error(status: int, message: str, code: str | None) -> dict[str, Any]:
     return {
         "error": {"code": status, "message": message, "status": code or _STATUSES.get(status, "INTERNAL")}
     }
+
+
+# -- context caching (what LiteLLM does for cache_control on gemini/): list, create, then refer ----
+def cache_path(path: str) -> bool:
+    return _CACHES.match(urlsplit(path).path) is not None
+
+
+def create_cache(body: dict[str, Any], number: int) -> dict[str, Any]:
+    """A cachedContents resource for ``body``; its tokens are read at the cached rate later."""
+    system = body.get("system_instruction", body.get("systemInstruction", {}))
+    tokens = 3 + count_words([system, body.get("contents", [])])
+    return {
+        "name": f"cachedContents/fake-{number}",
+        "displayName": body.get("displayName", body.get("display_name", "")),
+        "model": body.get("model", ""),
+        "expireTime": "2099-01-01T00:00:00Z",
+        "usageMetadata": {"totalTokenCount": tokens},
+    }
+
+
+def list_caches(caches: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"cachedContents": caches}
+
+
+def with_cache(request: RecordedRequest, script: Script, caches: list[dict[str, Any]]) -> Script:
+    """A request naming a cachedContent reads its tokens from the cache: reported as cached input
+    (``cachedContentTokenCount``) and counted in ``promptTokenCount``, as Gemini does."""
+    name = request.body.get("cachedContent", request.body.get("cached_content"))
+    cache = next((c for c in caches if c["name"] == name), None)
+    if cache is None:
+        return script
+    cached = int(cache["usageMetadata"]["totalTokenCount"])
+    system = request.body.get("system_instruction", request.body.get("systemInstruction", {}))
+    sent = script.input_tokens(system, request.body.get("contents", []))
+    tokens_in = script.tokens_in if script.tokens_in is not None else sent + cached
+    return replace(script, tokens_in=tokens_in, cached_tokens=script.cached_tokens or cached)

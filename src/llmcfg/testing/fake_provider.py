@@ -73,6 +73,7 @@ class FakeProvider:
         self.gets: list[str] = []
         self._rules: list[_Rule] = []
         self._files: dict[str, tuple[int, Any, str, dict[str, str]]] = {}
+        self.gemini_caches: list[dict[str, Any]] = []  # cachedContents created through the fake
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self._server: _Server | None = None
@@ -333,6 +334,8 @@ class _Handler(BaseHTTPRequestHandler):
                 self._send(status, body, content_type, headers)
         elif self.path.startswith("/files/"):
             self._send(200, png_for(self.path.rsplit("/", 1)[-1]), "image/png")
+        elif fake_gemini.cache_path(self.path):
+            self._send_json(200, fake_gemini.list_caches(self.fake.gemini_caches))
         elif self.path.split("?", 1)[0].rstrip("/") == "/v1/models":
             names = self.fake._model_names()
             if "anthropic-version" in self.headers:
@@ -356,6 +359,15 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_json(400, {"error": {"message": "body is not JSON", "type": "invalid_request_error"}})
             return
         headers = {k.lower(): v for k, v in self.headers.items()}
+        if fake_gemini.cache_path(self.path):
+            key = fake_gemini.api_key(self.path, headers)
+            self.fake.requests.append(
+                RecordedRequest("cache", self.path, str(body.get("model", "")), key, body, headers, "gemini")
+            )
+            created = fake_gemini.create_cache(body, len(self.fake.gemini_caches) + 1)
+            self.fake.gemini_caches.append(created)
+            self._send_json(200, created)
+            return
         request = _route(self.path, body, headers)
         if request is None:
             self.fake.requests.append(
@@ -387,6 +399,8 @@ class _Handler(BaseHTTPRequestHandler):
     # -- answers ----------------------------------------------------------------------------------
     def _answer(self, request: RecordedRequest, script: Script) -> None:
         wire = _WIRES[request.provider]
+        if request.provider == "gemini":
+            script = fake_gemini.with_cache(request, script, self.fake.gemini_caches)
         if request.endpoint == "embeddings":
             self._send_json(200, wire.embeddings(request))
         elif request.endpoint == "images":
