@@ -75,6 +75,40 @@ def receipt() -> tuple[bytes, str]:
     return page(lines, font_name="DejaVuSansMono.ttf", size=20, width=380, margin=24)
 
 
+def table_invoice(size: int = 20) -> tuple[bytes, str]:
+    """An invoice with a 4-column table (totals in its last two columns) and a two-line footer:
+    read row by row, never column by column, and the footer stays last."""
+    face = font("DejaVuSans.ttf", size)
+    image = Image.new("RGB", (1000, 720), "white")
+    draw = ImageDraw.Draw(image)
+    lines = [
+        "INVOICE 2026-118",
+        "Harbour Supplies Ltd, 4 Dock Road, Leith",
+        "Billed to: Vega Studio, 18 Rue Cler, Paris",
+    ]
+    draw.text((50, 30), lines[0], font=font("DejaVuSans-Bold.ttf", size + 10), fill="black")
+    draw.text((50, 90), lines[1], font=face, fill="black")
+    draw.text((50, 122), lines[2], font=face, fill="black")
+    table = [
+        ("Description", "Qty", "Unit price", "Amount"),
+        ("Oak desk, 160 cm", "2", "340.00", "680.00"),
+        ("Office chair", "4", "129.50", "518.00"),
+        ("Cable tray", "6", "12.75", "76.50"),
+        ("Delivery", "1", "45.00", "45.00"),
+        ("", "", "Subtotal", "1,319.50"),
+        ("", "", "VAT 20%", "263.90"),
+        ("", "", "Total", "1,583.40"),
+    ]
+    for index, row in enumerate(table):
+        for x, cell in zip((50, 470, 620, 820), row, strict=True):
+            draw.text((x, 200 + index * 40), cell, font=face, fill="black")
+        lines.append(" ".join(cell for cell in row if cell))
+    footer = ["Payment within 30 days to IBAN GB29 NWBK 6016 1331 9268 19.", "Thank you for your order."]
+    for index, line in enumerate(footer):
+        draw.text((50, 580 + index * 32), line, font=face, fill="black")
+    return png(image), "\n".join([*lines, *footer])
+
+
 def small_print(width: int = 3600, size: int = 15) -> tuple[bytes, str]:
     """A large page of small print: legible at full resolution, lost when shrunk to 1024 px."""
     sentences = [

@@ -66,6 +66,7 @@ CASES: dict[str, tuple[Callable[[], tuple[bytes, str]], float]] = {
     ),
     "two columns": (ocr_pages.two_columns, 0.05),
     "receipt": (ocr_pages.receipt, 0.05),
+    "table invoice": (ocr_pages.table_invoice, 0.02),
 }
 
 

@@ -28,7 +28,8 @@ __all__ = [
 EXTRA_HINT = "the offline OCR engine needs the extra: pip install 'llmcfg[ocr-local]'"
 OCR_METADATA_KEY = "llmcfg_ocr"  # how llmcfg marks an OCR request for the engine (call metadata)
 _EDGE_PX = 3  # a box this close to an inner tile edge was cut by the tile
-_WIDE = 0.6  # boxes wider than this share of the page span columns
+_PROSE_COLUMN = 0.25  # prose columns are each at least this share of their block's width
+_PROSE_CHARS = 12  # ... and their lines have at least this many characters (median)
 MAX_SIDE = 4096  # the engine reads images up to this side without shrinking them
 
 
@@ -192,9 +193,8 @@ def _rows(lines: list[TextLine], line_height: float) -> list[list[TextLine]]:
     return [sorted(row, key=lambda item: item.x0) for row in rows]
 
 
-def _columns(lines: list[TextLine], page_width: float, line_height: float) -> list[list[TextLine]]:
-    """Split narrow lines into columns at vertical gaps no line crosses."""
-    gap = max(line_height, 0.02 * page_width)
+def _columns(lines: list[TextLine], gap: float) -> list[list[TextLine]]:
+    """Lines grouped into columns at vertical gaps of at least ``gap`` that no line crosses."""
     groups: list[list[TextLine]] = []
     right_edge = 0.0
     for line in sorted(lines, key=lambda item: item.x0):
@@ -207,29 +207,69 @@ def _columns(lines: list[TextLine], page_width: float, line_height: float) -> li
     return groups
 
 
+def _blocks(rows: list[list[TextLine]], line_height: float, gap: float) -> list[list[list[TextLine]]]:
+    """Consecutive rows with the same columns, as blocks. A row joins the block above it when it
+    keeps the block's columns and the block keeps the row's (a heading across two columns starts a
+    new block; so does a table row whose cell bridges the block's columns), and when no blank space
+    of more than two lines separates them (a footer is not the end of the column above it)."""
+    blocks: list[list[list[TextLine]]] = []
+    block_lines: list[TextLine] = []
+    for row in rows:
+        if blocks:
+            above = max(line.y1 for line in blocks[-1][-1])
+            if min(line.y0 for line in row) - above <= 2 * line_height:
+                count = max(len(_columns(block_lines, gap)), len(_columns(row, gap)))
+                if len(_columns(block_lines + row, gap)) == count:
+                    blocks[-1].append(row)
+                    block_lines += row
+                    continue
+        blocks.append([row])
+        block_lines = list(row)
+    return blocks
+
+
+def _is_prose(columns: list[list[TextLine]]) -> bool:
+    """Columns of running text, read one after another; anything else with columns is a table,
+    read row by row. Prose columns are each a fair share of the block's width and hold lines of
+    words; a table has narrow columns of short cells (quantities, prices)."""
+    left = min(line.x0 for column in columns for line in column)
+    right = max(line.x1 for column in columns for line in column)
+    for column in columns:
+        width = max(line.x1 for line in column) - min(line.x0 for line in column)
+        if width < _PROSE_COLUMN * (right - left):
+            return False
+        if statistics.median(len(line.text) for line in column) < _PROSE_CHARS:
+            return False
+    return True
+
+
 def page_text(lines: list[TextLine], page_width: float, *, paragraphs: bool = False) -> str:
-    """Lines in reading order: spanning lines and columns top to bottom, columns left to right;
-    one output line per printed line; a blank line between paragraphs when ``paragraphs``."""
+    """Lines in reading order: blocks top to bottom; in a block of prose columns, the columns left
+    to right; in a table (or a single column), row by row. One output line per printed line (the
+    cells of a table row on one line); a blank line between paragraphs when ``paragraphs``."""
     if not lines:
         return ""
     line_height = statistics.median(line.height for line in lines) or 1.0
-    wide = [line for line in lines if line.x1 - line.x0 > _WIDE * page_width]
-    narrow = [line for line in lines if line.x1 - line.x0 <= _WIDE * page_width]
-    columns = _columns(narrow, page_width, line_height) if narrow else []
-    if len(columns) <= 1:
-        blocks = [_rows(lines, line_height)]
-    else:
-        top = min(line.y0 for line in narrow)
-        blocks = [_rows([w for w in wide if w.y_center < top], line_height)]
-        blocks += [_rows(column, line_height) for column in columns]
-        blocks.append(_rows([w for w in wide if w.y_center >= top], line_height))
+    gap = max(line_height, 0.02 * page_width)
+    sections: list[list[list[TextLine]]] = []  # prose columns apart; other blocks run on
+    running = False
+    for block in _blocks(_rows(lines, line_height), line_height, gap):
+        columns = _columns([line for row in block for line in row], gap)
+        if len(columns) > 1 and _is_prose(columns):
+            sections += [_rows(column, line_height) for column in columns]
+            running = False
+        elif running:
+            sections[-1] += block
+        else:
+            sections.append(list(block))
+            running = True
     out: list[str] = []
-    for block in blocks:
+    for section in sections:
         previous: list[TextLine] | None = None
-        for row in block:
+        for row in section:
             if paragraphs and previous is not None:
-                gap = min(item.y0 for item in row) - max(item.y1 for item in previous)
-                if gap > 0.8 * line_height:
+                space = min(item.y0 for item in row) - max(item.y1 for item in previous)
+                if space > 0.8 * line_height:
                     out.append("")
             out.append(" ".join(item.text for item in row))
             previous = row
