@@ -109,7 +109,7 @@ def table_invoice(size: int = 20) -> tuple[bytes, str]:
     return png(image), "\n".join([*lines, *footer])
 
 
-def small_print(width: int = 3600, size: int = 15) -> tuple[bytes, str]:
+def small_print(width: int = 3600, size: int = 15, repeat: int = 3) -> tuple[bytes, str]:
     """A large page of small print: legible at full resolution, lost when shrunk to 1024 px."""
     sentences = [
         "Clause 4.2: The supplier shall deliver all goods within 14 days of the order date.",
@@ -119,7 +119,9 @@ def small_print(width: int = 3600, size: int = 15) -> tuple[bytes, str]:
         "Clause 6.1: Either party may terminate this agreement with 90 days written notice.",
         "Clause 6.4: Confidential information remains protected for 5 years after termination.",
     ]
-    return page(sentences * 3, font_name="DejaVuSans.ttf", size=size, width=width, margin=60, spacing=2.2)
+    return page(
+        sentences * repeat, font_name="DejaVuSans.ttf", size=size, width=width, margin=60, spacing=2.2
+    )
 
 
 def cer(reference: str, hypothesis: str) -> float:

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from llmcfg import LLM, CapabilityError, load_config
-from llmcfg.ocr.engine import available
+from llmcfg.ocr.engine import available, engine
 from llmcfg.testing import FakeProvider, use_fake
 from tests import ocr_pages
 
@@ -90,7 +90,7 @@ def test_line_breaks_are_kept(local: LLM) -> None:
 
 
 def test_gundam_reads_small_print_that_base_loses(local: LLM) -> None:
-    image, reference = ocr_pages.small_print()
+    image, reference = ocr_pages.small_print(repeat=1)  # 6 lines: one band at full resolution
     base = ocr_pages.cer(reference, local.ocr(image, mode="base", quality="fast", cache=False).text)
     gundam_page = local.ocr(image, mode="gundam", quality="fast", cache=False)
     gundam = ocr_pages.cer(reference, gundam_page.text)
@@ -100,6 +100,18 @@ def test_gundam_reads_small_print_that_base_loses(local: LLM) -> None:
     assert gundam_page.tiles > 1
     assert gundam <= 0.05
     assert base > gundam + 0.05
+
+
+def test_gundam_reads_large_print_from_its_overview_alone(local: LLM) -> None:
+    """Tiles are for text too small for the overview; large print costs one read, like base."""
+    image, reference = ocr_pages.page(
+        ocr_pages.PARAGRAPH[:3], font_name="DejaVuSans.ttf", size=44, width=2000
+    )
+    reads = engine().reads
+    page = local.ocr(image, mode="gundam", quality="fast", cache=False)
+    assert page.tiles > 1
+    assert engine().reads - reads == 1
+    assert ocr_pages.cer(reference, page.text) <= 0.02
 
 
 async def test_async_ocr_runs_off_the_event_loop(local: LLM) -> None:

@@ -1,5 +1,6 @@
 """The offline OCR engine (RapidOCR, PP-OCR models shipped in its wheel): lines of text with their
-boxes, tiles merged back into one page, and reading order (columns, rows, paragraphs).
+boxes, and their reading order (tables by rows, prose columns one after another, paragraphs).
+Which parts of a gundam page are read at full resolution is ``ocr.tiling``'s job.
 
 Loaded once per process on first use. Needs the extra: ``pip install 'llmcfg[ocr-local]'``.
 """
@@ -21,13 +22,11 @@ __all__ = [
     "TextLine",
     "available",
     "engine",
-    "merge_tiles",
     "page_text",
 ]
 
 EXTRA_HINT = "the offline OCR engine needs the extra: pip install 'llmcfg[ocr-local]'"
 OCR_METADATA_KEY = "llmcfg_ocr"  # how llmcfg marks an OCR request for the engine (call metadata)
-_EDGE_PX = 3  # a box this close to an inner tile edge was cut by the tile
 _PROSE_COLUMN = 0.25  # prose columns are each at least this share of their block's width
 _PROSE_CHARS = 12  # ... and their lines have at least this many characters (median)
 MAX_SIDE = 4096  # the engine reads images up to this side without shrinking them
@@ -53,6 +52,9 @@ class TextLine:
     def shifted(self, dx: float, dy: float) -> TextLine:
         return replace(self, x0=self.x0 + dx, x1=self.x1 + dx, y0=self.y0 + dy, y1=self.y1 + dy)
 
+    def scaled(self, sx: float, sy: float) -> TextLine:
+        return replace(self, x0=self.x0 * sx, x1=self.x1 * sx, y0=self.y0 * sy, y1=self.y1 * sy)
+
 
 def available() -> bool:
     return (
@@ -73,19 +75,30 @@ class OcrEngine:
             params={
                 "Global.use_cls": False,  # pages are upright; the angle classifier flips some lines
                 "Global.max_side_len": MAX_SIDE,  # read bands of a full-resolution page as they are
+                # Detect at the image's own size: the default scales every image up until its short
+                # side is 736 px (a 1100x300 page to 2650x736), which costs 2-3x and reads no better.
+                "Det.limit_type": "max",
+                "Det.limit_side_len": MAX_SIDE,
                 "Global.log_level": "error",  # an empty band is not news
             }
         )
         logging.getLogger("RapidOCR").setLevel(logging.ERROR)
         self._lock = threading.Lock()
+        self.reads = 0  # inferences run: what gundam's selective tiling saves is countable
 
     def read(self, image_bytes: bytes) -> list[TextLine]:
-        import numpy as np
         from PIL import Image
 
-        picture = np.array(Image.open(io.BytesIO(image_bytes)).convert("RGB"))
+        return self.read_picture(Image.open(io.BytesIO(image_bytes)))
+
+    def read_picture(self, picture: Any) -> list[TextLine]:
+        """The lines of a PIL image (no encoding round trip for crops of a page)."""
+        import numpy as np
+
+        pixels = np.array(picture.convert("RGB"))
         with self._lock:
-            output = self._ocr(picture)
+            self.reads += 1
+            output = self._ocr(pixels)
         if output.txts is None or output.boxes is None:
             return []
         lines = []
@@ -108,76 +121,6 @@ def engine() -> OcrEngine:
             if _engine is None:
                 _engine = OcrEngine()
     return _engine
-
-
-def read_bands(page_png: bytes, band: int) -> tuple[list[TextLine], int, int]:
-    """Read a full-resolution page in full-width bands of ``band`` px overlapping by a quarter, so
-    a printed line is never cut sideways and is whole in at least one band; returns page lines."""
-    from PIL import Image
-
-    page = Image.open(io.BytesIO(page_png)).convert("RGB")
-    width, height = page.size
-    step = max(1, band - band // 4)
-    tops = list(range(0, max(1, height - band), step))
-    if not tops or tops[-1] + band < height:
-        tops.append(max(0, height - band))
-    read = []
-    for top in sorted(set(tops)):
-        box = (0, top, width, min(height, top + band))
-        buffer = io.BytesIO()
-        page.crop(box).save(buffer, format="PNG")
-        read.append((box, engine().read(buffer.getvalue())))
-    return merge_tiles(read, width, height), width, height
-
-
-def assemble(tiles: list[tuple[tuple[int, int, int, int], bytes]], width: int, height: int) -> bytes:
-    """The full-resolution page put back together from its tiles."""
-    from PIL import Image
-
-    page = Image.new("RGB", (width, height), "white")
-    for (left, top, _right, _bottom), data in tiles:
-        page.paste(Image.open(io.BytesIO(data)).convert("RGB"), (left, top))
-    buffer = io.BytesIO()
-    page.save(buffer, format="PNG")
-    return buffer.getvalue()
-
-
-def _overlap(a: TextLine, b: TextLine) -> float:
-    """Intersection over the smaller box."""
-    width = min(a.x1, b.x1) - max(a.x0, b.x0)
-    height = min(a.y1, b.y1) - max(a.y0, b.y0)
-    if width <= 0 or height <= 0:
-        return 0.0
-    smaller = min((a.x1 - a.x0) * (a.y1 - a.y0), (b.x1 - b.x0) * (b.y1 - b.y0)) or 1.0
-    return width * height / smaller
-
-
-def merge_tiles(
-    tiles: list[tuple[tuple[int, int, int, int], list[TextLine]]], width: int, height: int
-) -> list[TextLine]:
-    """Lines of overlapping tiles (box: left, top, right, bottom in page pixels) as one page:
-    lines cut by an inner tile edge give way to a whole copy from the neighbouring tile, and a line
-    read twice in the overlap is kept once (the surer reading)."""
-    whole: list[TextLine] = []
-    cut: list[TextLine] = []
-    for (left, top, right, bottom), lines in tiles:
-        for line in lines:
-            page_line = line.shifted(left, top)
-            touches = (
-                (left > 0 and page_line.x0 - left <= _EDGE_PX)
-                or (right < width and right - page_line.x1 <= _EDGE_PX)
-                or (top > 0 and page_line.y0 - top <= _EDGE_PX)
-                or (bottom < height and bottom - page_line.y1 <= _EDGE_PX)
-            )
-            (cut if touches else whole).append(page_line)
-    kept: list[TextLine] = []
-    for line in sorted(whole, key=lambda item: (-item.score, -len(item.text))):
-        if all(_overlap(line, other) < 0.5 for other in kept):
-            kept.append(line)
-    for line in sorted(cut, key=lambda item: -len(item.text)):
-        if all(_overlap(line, other) < 0.3 for other in kept):
-            kept.append(line)
-    return kept
 
 
 def _rows(lines: list[TextLine], line_height: float) -> list[list[TextLine]]:

@@ -19,7 +19,8 @@ from litellm.exceptions import BadRequestError
 from litellm.llms.custom_llm import CustomLLM
 from PIL import Image
 
-from llmcfg.ocr.engine import EXTRA_HINT, OCR_METADATA_KEY, assemble, available, engine, page_text, read_bands
+from llmcfg.ocr.engine import EXTRA_HINT, OCR_METADATA_KEY, available, engine, page_text
+from llmcfg.ocr.tiling import read_page
 
 __all__ = ["PROVIDER", "RapidOCRProvider"]
 
@@ -51,13 +52,10 @@ def read_request(messages: list[dict[str, Any]], request: dict[str, Any]) -> str
     ocr = engine()
     tiles = request.get("tiles") or []
     paragraphs = bool(request.get("paragraphs"))
-    if tiles:
-        # A line cut at a tile's side cannot be rejoined reliably, so the page is put back together
-        # from its full-resolution tiles and read in full-width bands of the tile's height.
+    if tiles:  # gundam: the overview, and the tiles for what is too small in it
         width, height = request["page"]
         boxes = [(box[0], box[1], box[2], box[3]) for box in tiles]
-        page = assemble(list(zip(boxes, images[1:], strict=True)), width, height)
-        lines, width, _ = read_bands(page, max(b[3] - b[1] for b in boxes))
+        lines = read_page(images[0], list(zip(boxes, images[1:], strict=True)), width, height)
         return page_text(lines, width, paragraphs=paragraphs)
     width = Image.open(io.BytesIO(images[0])).width
     return page_text(ocr.read(images[0]), width, paragraphs=paragraphs)
