@@ -82,6 +82,15 @@ def test_rendered_pages_are_read_within_the_bound(local: LLM, case: str) -> None
     assert (page.alias, page.cost_usd, page.cost_source) == ("local-ocr", 0.0, "table")
 
 
+def test_the_shipped_invoice_reads_exactly(local: LLM) -> None:
+    """The README's first command reads examples/invoice.png (mode base): every line, table rows
+    left to right, the footer last."""
+    root = Path(__file__).resolve().parent.parent
+    expected = root.joinpath("benchmarks", "data", "invoice.txt").read_text().strip()
+    page = local.ocr(root.joinpath("examples", "invoice.png").read_bytes(), mode="base", quality="fast")
+    assert page.text == expected
+
+
 def test_line_breaks_are_kept(local: LLM) -> None:
     image, reference = ocr_pages.page(ocr_pages.PARAGRAPH, font_name="DejaVuSans.ttf", size=28, width=1100)
     assert local.ocr(image, mode="small", quality="fast", cache=False).text.count("\n") == reference.count(
