@@ -173,7 +173,10 @@ def test_spend_never_exceeds_the_limit_and_every_sent_call_is_recorded(
     fake.reply("ok", tokens_in=1, tokens_out=50)
     limit = 50 * CALL_USD * 1.02  # about half of the 100 calls
     path = write(tmp_path, fake, f"{store_settings}\n  daily_usd: {limit!r}")
-    context = multiprocessing.get_context("spawn")
+    # Workers fork from one server that imported llmcfg and LiteLLM once (spawn imported them anew
+    # in each of the 4 processes, of each store: most of this test's time).
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["litellm", "llmcfg", "tests.test_budgets"])
     results = context.Queue()
     workers = [context.Process(target=_worker, args=(str(path), 25, results)) for _ in range(4)]
     for worker in workers:
