@@ -79,6 +79,9 @@ class OcrEngine:
                 # side is 736 px (a 1100x300 page to 2650x736), which costs 2-3x and reads no better.
                 "Det.limit_type": "max",
                 "Det.limit_side_len": MAX_SIDE,
+                # Recognise each line at its own width: the default pads every crop to 320 px, so a
+                # table's short cells ("2", "45.00") cost as much as a full line.
+                "Rec.rec_img_shape": [3, 48, 96],
                 "Global.log_level": "error",  # an empty band is not news
             }
         )
