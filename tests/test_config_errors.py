@@ -161,3 +161,66 @@ def test_config_is_frozen() -> None:
     config = parse_config(textwrap.dedent(HEAD))
     with pytest.raises(ValueError, match="frozen"):
         config.models["mini"].model = "openai/gpt-4o"  # type: ignore[misc]
+
+
+# -- the slips a new user makes (issue 17) ---------------------------------------------------------
+
+
+def test_a_tab_gets_a_hint_with_the_line() -> None:
+    error = error_of("providers:\n  openai: {}\nmodels:\n\tmini: {model: openai/gpt-4o-mini}\n")
+    assert str(error).startswith("cfg.yaml:4:")
+    assert "tabs are not allowed in YAML, use spaces; check the indentation of line 4" in str(error)
+
+
+def test_wrong_indentation_gets_a_hint_with_the_line() -> None:
+    error = error_of("providers:\n  openai: {}\nmodels:\n  mini:\n    model: openai/x\n   vision: true\n")
+    assert str(error).startswith("cfg.yaml:6:")
+    assert "check the indentation of line 6" in str(error)
+    assert "tabs" not in str(error)
+
+
+@pytest.mark.parametrize("text", ["", "\n\n", "# just a comment\n", "{}\n", "---\n"])
+def test_an_empty_config_is_an_error(text: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    path = tmp_path / "llm_config.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=r"the config is empty: see docs/config\.md"):
+        load_config(path)
+
+
+def test_shell_style_key_reference_suggests_the_braced_form() -> None:
+    error = error_of("providers:\n  openai: {api_key: $OPENAI_API_KEY}\n")
+    assert (
+        "providers.openai.api_key: $OPENAI_API_KEY is not expanded (shell style): write ${OPENAI_API_KEY}"
+        in str(error)
+    )
+    assert error.issues[0].line == 2
+
+
+def test_alias_shorthand_says_what_to_write() -> None:
+    error = error_of("providers:\n  openai: {}\nmodels:\n  mini: openai/gpt-4o-mini\n")
+    assert "models.mini: an alias is a mapping: write `mini: {model: openai/gpt-4o-mini}`" in str(error)
+    assert "instance of" not in str(error)
+    assert error.issues[0].line == 4
+
+
+def test_a_scalar_provider_is_refused_without_echoing_it() -> None:
+    error = error_of('providers:\n  openai: "sk-live-abcdef123456"\n')
+    assert "providers.openai: expected a mapping of settings here" in str(error)
+    assert "sk-live" not in str(error)
+
+
+def test_no_suggestion_below_the_similarity_threshold() -> None:
+    error = error_of("providers:\n  acme: {api_base: 'http://127.0.0.1:9/v1'}\n")
+    assert "'acme' is not a LiteLLM provider;" in str(error)
+    assert "did you mean" not in str(error)
+    for typo, meant in (("opnai", "openai"), ("anthropc", "anthropic"), ("gemni", "gemini")):
+        error = error_of(f"providers:\n  {typo}: {{}}\n")
+        assert f"(did you mean {meant!r}?)" in str(error)
+
+
+def test_allow_private_networks_must_be_networks() -> None:
+    error = error_of(HEAD + "fetch:\n  allow_private_networks: ['10.0.0.0/8', intranet]\n")
+    assert "fetch.allow_private_networks.1: 'intranet' is not a network" in str(error)
+    assert str(error).startswith("cfg.yaml:8:")
+    config = parse_config(textwrap.dedent(HEAD + "fetch:\n  allow_private_networks: ['10.0.0.1/8', '::1']\n"))
+    assert config.fetch.allow_private_networks == ["10.0.0.1/8", "::1"]

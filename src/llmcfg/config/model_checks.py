@@ -9,6 +9,7 @@ price file and llmcfg's image table only: no litellm import.
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -72,7 +73,8 @@ def literal_key_problems(value: Any) -> str | None:
     if not isinstance(value, str) or envrefs.syntax_error(value) is not None:
         return None
     if not envrefs.is_reference(value):
-        return LITERAL_KEY
+        shell = re.fullmatch(r"\$([A-Za-z_][A-Za-z0-9_]*)", value)  # $VAR: shell style, not expanded
+        return f"{value} is not expanded (shell style): write ${{{shell[1]}}}" if shell else LITERAL_KEY
     if any(ref.default and _looks_like_key(ref.default) for ref in envrefs.parse(value)):
         return f"{LITERAL_KEY}; a key as the ${{VAR:-default}} is still written literally: leave it to the environment"
     return None

@@ -1,19 +1,13 @@
-"""YAML read with positions: every key and value of the document keeps its file:line:column, so
-each error names where to look; duplicate keys are refused here (plain YAML keeps the last one).
-Also the did-you-mean helper every room uses for names."""
+"""Positions of a YAML document (every key and value keeps its file:line:column, so each error
+names where to look; filled by ``safe_yaml``), and the did-you-mean helper every room uses."""
 
 from __future__ import annotations
 
-import difflib
 from typing import Any
 
-import yaml
+from llmcfg.exceptions import ConfigIssue
 
-from llmcfg.exceptions import ConfigError, ConfigIssue
-
-__all__ = ["Positions", "closest", "read_yaml"]
-
-_SCALARS = yaml.constructor.SafeConstructor()
+__all__ = ["Positions", "closest"]
 
 
 class Positions:
@@ -23,8 +17,9 @@ class Positions:
         self.file = file
         self._marks: dict[str, tuple[int, int]] = {}
 
-    def record(self, path: str, node: yaml.Node) -> None:
-        self._marks.setdefault(path, (node.start_mark.line + 1, node.start_mark.column + 1))
+    def record_mark(self, path: str, mark: Any) -> None:
+        """The first position seen for ``path`` wins (a key's, before its value's)."""
+        self._marks.setdefault(path, (mark.line + 1, mark.column + 1))
 
     def issue(self, location: str, message: str) -> ConfigIssue:
         """An issue at ``location``, placed at the nearest recorded position up the path."""
@@ -36,52 +31,34 @@ class Positions:
 
 
 def closest(word: str, choices: list[str] | tuple[str, ...] | set[str]) -> str:
-    """' (did you mean 'x'?)' for the nearest choice, or '' when nothing is close."""
+    """' (did you mean 'x'?)' for the nearest choice, or '' when nothing is close enough.
+
+    Close enough: the same name in another case/spelling (camelCase, kebab-case), or at most one
+    edit away for names up to 4 characters, two up to 8, three beyond (a swap of two neighbours is
+    one edit). A bad suggestion ('acme' -> 'nace') costs more trust than none.
+    """
     normalised = {c.replace("_", "").lower(): c for c in choices}
     key = word.replace("_", "").replace("-", "").lower()
     if key in normalised:  # camelCase or kebab-case of a real key
         return f" (did you mean {normalised[key]!r}?)"
-    match = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
-    return f" (did you mean {match[0]!r}?)" if match else ""
+    limit = 1 if len(word) <= 4 else 2 if len(word) <= 8 else 3
+    scored = sorted((_distance(word.lower(), c.lower()), c) for c in choices)
+    if scored and scored[0][0] <= limit:
+        return f" (did you mean {scored[0][1]!r}?)"
+    return ""
 
 
-def _to_python(node: yaml.Node, path: str, positions: Positions) -> Any:
-    """Build plain data from a composed node, recording positions and refusing duplicate keys."""
-    positions.record(path, node)
-    if isinstance(node, yaml.MappingNode):
-        result: dict[str, Any] = {}
-        first_seen: dict[str, int] = {}
-        for key_node, value_node in node.value:
-            key = _to_python(key_node, path, positions)
-            if not isinstance(key, (str, int, float, bool)):
-                raise ConfigError(positions.issue(path, "mapping keys must be plain names"))
-            key = str(key)
-            child = f"{path}.{key}" if path else key
-            if key in result:
-                issue = positions.issue(
-                    child, f"duplicate key {key!r} (first defined on line {first_seen[key]})"
-                )
-                raise ConfigError(
-                    ConfigIssue(issue.message, child, positions.file, key_node.start_mark.line + 1)
-                )
-            first_seen[key] = key_node.start_mark.line + 1
-            positions.record(child, key_node)
-            result[key] = _to_python(value_node, child, positions)
-        return result
-    if isinstance(node, yaml.SequenceNode):
-        return [_to_python(item, f"{path}.{i}", positions) for i, item in enumerate(node.value)]
-    return _SCALARS.construct_object(node)  # the safe loader's types: int, bool, null, ...
-
-
-def read_yaml(text: str, file: str | None) -> tuple[Any, Positions]:
-    positions = Positions(file)
-    try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.MarkedYAMLError as error:
-        mark = error.problem_mark or error.context_mark
-        problem = error.problem or error.context or "invalid YAML"
-        line, column = (mark.line + 1, mark.column + 1) if mark is not None else (None, None)
-        raise ConfigError(ConfigIssue(f"YAML syntax error: {problem}", "", file, line, column)) from None
-    if node is None:
-        return {}, positions
-    return _to_python(node, "", positions), positions
+def _distance(a: str, b: str) -> int:
+    """Edits (insert, delete, replace, swap neighbours) from a to b: optimal string alignment."""
+    if abs(len(a) - len(b)) > 3:
+        return 4  # beyond any limit; skips the table for long unrelated names
+    previous2: list[int] = []
+    previous = list(range(len(b) + 1))
+    for i, char in enumerate(a, 1):
+        current = [i] + [0] * len(b)
+        for j, other in enumerate(b, 1):
+            current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (char != other))
+            if i > 1 and j > 1 and char == b[j - 2] and a[i - 2] == other:
+                current[j] = min(current[j], previous2[j - 2] + 1)
+        previous2, previous = previous, current
+    return previous[-1]
