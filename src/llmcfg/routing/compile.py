@@ -20,12 +20,19 @@ from llmcfg.exceptions import CredentialError, LLMCfgError, MissingDependencyErr
 from llmcfg.ocr.engine import EXTRA_HINT as OCR_EXTRA_HINT
 from llmcfg.ocr.engine import available as ocr_engine_installed
 
-__all__ = ["PROMPT_CACHE_MARKERS", "RouterPlan", "compile_router", "deployments_for"]
+__all__ = ["NO_KEY", "PROMPT_CACHE_MARKERS", "RouterPlan", "compile_router", "deployments_for"]
 
 # LiteLLM providers whose prompt caching is asked for per message (cache_control; for gemini LiteLLM
 # turns the marked messages into a cachedContents resource); OpenAI caches long prefixes by itself,
 # and other providers would reject the unknown field.
 PROMPT_CACHE_MARKERS = frozenset({"anthropic", "bedrock", "vertex_ai", "openrouter", "gemini"})
+
+# Sent as the key of a provider declared without `api_key`. LiteLLM fills a missing (or empty) key
+# from the environment (OPENAI_API_KEY for every kind: openai server, wherever its api_base points),
+# so a key would reach a server it was never declared for. Cloud kinds that sign requests with
+# their own credentials (no API key) are left alone.
+NO_KEY = "llmcfg-no-key"
+_SIGNED_KINDS = frozenset({"bedrock", "sagemaker", "sagemaker_chat", "vertex_ai", "vertex_ai_beta"})
 
 
 @dataclass(frozen=True)
@@ -58,6 +65,9 @@ def deployments_for(config: Config, alias: str, environ: Mapping[str, str]) -> l
                     envrefs.resolve(ref, alias=alias, provider=provider_name, environ=environ)
                 )
             ]
+            keys = [key or NO_KEY for key in keys]  # an empty key is "none", not "ask the environment"
+        elif (provider.kind or provider_name) not in _SIGNED_KINDS and "api_key" not in provider.params:
+            keys = [NO_KEY]  # never LiteLLM's fallback to the environment
     base.update(entry.params)
     if entry.cache_prompt and model.partition("/")[0] in PROMPT_CACHE_MARKERS:
         base["cache_control_injection_points"] = [{"location": "message", "role": "system"}]
