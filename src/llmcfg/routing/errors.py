@@ -1,7 +1,10 @@
 """LiteLLM's exceptions translated onto llmcfg's tree, at one choke point.
 
-The original stays as ``__cause__``. The message names the alias and model and what was tried, and
-is cut short: provider messages may echo a prompt, and never get to carry a key.
+The message names the alias and model and what was tried, and is cut short: provider messages may
+echo a prompt, and never get to carry a key. The original is not kept as ``__cause__`` (its text
+repeats the provider's body, which can echo the key, and ``traceback`` prints every cause): the
+call pipeline attaches `scrubbed` instead, the original's type and text with every configured key
+and anything shaped like a key redacted.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from llmcfg.exceptions import (
     RateLimitError,
 )
 
-__all__ = ["UpstreamError", "scrubbed", "translate"]
+__all__ = ["UpstreamError", "scrub", "scrubbed", "translate"]
 
 # Checked in order: the first class name found in the exception's MRO decides.
 _BY_NAME: tuple[tuple[str, type[ProviderError]], ...] = (
@@ -35,7 +38,15 @@ _BY_NAME: tuple[tuple[str, type[ProviderError]], ...] = (
     ("NotFoundError", InvalidRequestError),
     ("UnprocessableEntityError", InvalidRequestError),
 )
-_SECRETISH = re.compile(r"(sk-[A-Za-z0-9_\-]{6,}|Bearer\s+\S+|api[_-]?key['\"=:\s]+\S+)", re.IGNORECASE)
+# Key shapes of the common providers, for keys llmcfg was not configured with (a body that echoes
+# another key, a key in a URL): OpenAI/Anthropic/OpenRouter sk-..., Google AIza..., Groq gsk_...,
+# xAI xai-..., Hugging Face hf_..., AWS AKIA..., and any bearer token, api-key field or key= query.
+_SECRETISH = re.compile(
+    r"(\b(?:sk-[A-Za-z0-9_\-]{6,}|AIza[A-Za-z0-9_\-]{20,}|gsk_[A-Za-z0-9]{16,}|xai-[A-Za-z0-9]{16,}"
+    r"|hf_[A-Za-z0-9]{16,}|AKIA[0-9A-Z]{16})|Bearer\s+\S+"
+    r"|(?:x-)?api[_-]?key['\"=:\s]+\S+|(?<=[?&])key=[^&\s'\"]+)",
+    re.IGNORECASE,
+)
 _MAX_DETAIL = 300
 _CONTEXT_LIMIT = re.compile(r"maximum context length is (\d+)")
 _CONTEXT_USED = re.compile(r"resulted in (\d+) tokens|requested (\d+) tokens")
@@ -54,14 +65,20 @@ def _retry_after(error: BaseException) -> float | None:
         return None
 
 
+def scrub(text: str, secrets: list[str]) -> str:
+    """``text`` with every configured key (``secrets``) and every key-shaped string redacted."""
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "[redacted]")
+    return _SECRETISH.sub("[redacted]", text)
+
+
 def _detail(error: BaseException, secrets: list[str]) -> str:
     text = str(error).split("\n", 1)[0]
     # LiteLLM repeats the class name ("litellm.AuthenticationError: AuthenticationError: ..."); the
     # message already names it once.
     text = re.sub(rf"^(litellm\.\w+:\s*)?({re.escape(type(error).__name__)}:\s*)*", "", text)
-    for secret in secrets:
-        text = text.replace(secret, "[redacted]")
-    text = _SECRETISH.sub("[redacted]", text)
+    text = scrub(text, secrets)
     return text if len(text) <= _MAX_DETAIL else text[:_MAX_DETAIL] + "…"
 
 
@@ -75,11 +92,8 @@ class UpstreamError(Exception):
 
 def scrubbed(error: BaseException, secrets: list[str]) -> UpstreamError:
     """A stand-in for ``error``: its class name and whole message, keys replaced by [redacted]."""
-    text = str(error)
-    for secret in secrets:
-        text = text.replace(secret, "[redacted]")
     cause = UpstreamError(
-        f"{type(error).__module__}.{type(error).__qualname__}: {_SECRETISH.sub('[redacted]', text)}"
+        f"{type(error).__module__}.{type(error).__qualname__}: {scrub(str(error), secrets)}"
     )
     status = getattr(error, "status_code", None)
     cause.status_code = status if isinstance(status, int) else None
