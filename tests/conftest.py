@@ -1,8 +1,13 @@
 """Shared fixtures. The network guard is installed at import, before any test or thread runs:
-no test can open a connection beyond loopback, even when the code under test is wrong."""
+no test can open a connection beyond loopback, even when the code under test is wrong. Python
+subprocesses started by tests inherit it (tests/netguard_site on PYTHONPATH) and report refusals
+to a log file that every test checks."""
 
 from __future__ import annotations
 
+import atexit
+import os
+import tempfile
 import textwrap
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -13,11 +18,22 @@ import structlog
 
 from llmcfg import LLM, load_config
 from llmcfg.testing import FakeProvider, use_fake
-from tests.netguard import FAKE_DNS, NetworkGuardError, blocked_connections, install
+from tests.netguard import FAKE_DNS, LOG_VARIABLE, NetworkGuardError, blocked_connections, install
 
-__all__ = ["FAKE_DNS", "NetworkGuardError", "blocked_connections"]
+__all__ = ["CHILD_LOG", "FAKE_DNS", "NetworkGuardError", "blocked_connections", "child_refusals"]
 
 install()
+_SITE = str(Path(__file__).resolve().parent / "netguard_site")
+os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [_SITE, os.environ.get("PYTHONPATH")]))
+_log_fd, CHILD_LOG = tempfile.mkstemp(prefix="llmcfg-netguard-", suffix=".log")
+os.close(_log_fd)
+atexit.register(lambda: Path(CHILD_LOG).unlink(missing_ok=True))
+os.environ[LOG_VARIABLE] = CHILD_LOG
+
+
+def child_refusals() -> list[str]:
+    """Connections and lookups refused in subprocesses so far this session, one line each."""
+    return Path(CHILD_LOG).read_text(encoding="utf-8").splitlines()
 
 
 @pytest.fixture(autouse=True)
@@ -25,10 +41,11 @@ def _no_leaks(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Every test starts with no provider keys set and fails if anything tried the network."""
     for name in ("OPENAI_API_KEY", "OPENROUTER_API_KEY", "LLMCFG_CONFIG"):
         monkeypatch.delenv(name, raising=False)
-    before = len(blocked_connections)
+    before, children = len(blocked_connections), len(child_refusals())
     yield
     structlog.reset_defaults()  # the CLI configures structlog for its process; tests share one
     assert len(blocked_connections) == before, f"blocked connections: {blocked_connections[before:]}"
+    assert len(child_refusals()) == children, f"blocked in a subprocess: {child_refusals()[children:]}"
 
 
 @pytest.fixture

@@ -1,14 +1,21 @@
 """The network guard: no connection beyond loopback and no real DNS lookup, ever, from the test
-process. Installed at import by conftest (and by the subprocess runs of the docs' examples), before
-any test or thread starts, so even wrong code under test cannot send a packet out."""
+process or any Python process a test starts. Installed at import by conftest, before any test or
+thread starts, so even wrong code under test cannot send a packet out; conftest also puts
+``tests/netguard_site`` first on PYTHONPATH, whose ``sitecustomize`` installs the same guard in every
+Python subprocess (CLI runs, ``python -c`` checks, pytester), and each refusal there is appended to
+the file named by ``$LLMCFG_NETGUARD_LOG`` so the test that started the child fails too (a child
+may swallow the exception)."""
 
 from __future__ import annotations
 
 import ipaddress
+import os
 import socket
 from typing import Any
 
-__all__ = ["FAKE_DNS", "NetworkGuardError", "blocked_connections", "install"]
+__all__ = ["FAKE_DNS", "LOG_VARIABLE", "NetworkGuardError", "blocked_connections", "install"]
+
+LOG_VARIABLE = "LLMCFG_NETGUARD_LOG"
 
 _real_connect = socket.socket.connect
 _real_connect_ex = socket.socket.connect_ex
@@ -28,8 +35,15 @@ def _check(address: Any) -> None:
             return
     except ValueError:
         pass
-    blocked_connections.append(address)
+    _blocked(address)
     raise NetworkGuardError(f"test tried to connect to {address!r}: only loopback is allowed")
+
+
+def _blocked(attempt: Any) -> None:
+    blocked_connections.append(attempt)
+    if _log:
+        with open(_log, "a", encoding="utf-8") as file:
+            file.write(f"{os.getpid()} {attempt!r}\n")
 
 
 def _guarded_connect(self: socket.socket, address: Any) -> None:
@@ -53,7 +67,7 @@ def _guarded_getaddrinfo(host: Any, port: Any, *args: Any, **kwargs: Any) -> Any
         return _real_getaddrinfo(FAKE_DNS[name], port, *args, **kwargs)
     if name is None or name in ("localhost", "") or _is_literal(name):
         return _real_getaddrinfo(host, port, *args, **kwargs)
-    blocked_connections.append(("dns", name))
+    _blocked(("dns", name))
     raise socket.gaierror(socket.EAI_NONAME, f"test guard: no real DNS lookups ({name})")
 
 
@@ -65,7 +79,12 @@ def _is_literal(name: str) -> bool:
     return True
 
 
-def install() -> None:
+_log: str | None = None  # where a subprocess reports its refusals to the test that started it
+
+
+def install(*, log: str | None = None) -> None:
+    global _log
+    _log = log
     socket.getaddrinfo = _guarded_getaddrinfo
     socket.socket.connect = _guarded_connect  # type: ignore[method-assign]
     socket.socket.connect_ex = _guarded_connect_ex  # type: ignore[method-assign]

@@ -18,3 +18,53 @@ def test_connecting_beyond_loopback_is_refused_before_any_packet() -> None:
 def test_loopback_is_allowed(fake) -> None:  # type: ignore[no-untyped-def]
     with socket.create_connection(("127.0.0.1", fake.port), timeout=2):
         pass
+
+
+CHILD = """
+import socket, sys
+try:
+    socket.socket().connect(("192.0.2.1", 80))  # TEST-NET-1
+except AssertionError as error:  # the guard's NetworkGuardError
+    print(type(error).__name__)
+try:
+    socket.getaddrinfo("example.com", 443)
+except socket.gaierror as error:
+    print("dns", error)
+try:
+    socket.create_connection(("8.8.8.8", 53), timeout=5)
+except AssertionError as error:
+    print(type(error).__name__)
+"""
+
+
+def test_python_subprocesses_get_the_guard_too() -> None:
+    """Children inherit the guard (sitecustomize on PYTHONPATH) and report what they tried."""
+    import subprocess
+    import sys
+
+    from tests.conftest import CHILD_LOG, child_refusals
+
+    before = child_refusals()
+    done = subprocess.run([sys.executable, "-c", CHILD], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[0] == "NetworkGuardError"  # refused before connect() ran
+    assert "test guard: no real DNS lookups (example.com)" in done.stdout
+    assert done.stdout.splitlines()[-1] == "NetworkGuardError"
+    tried = child_refusals()[len(before) :]
+    assert [line.split(" ", 1)[1] for line in tried] == [
+        "('192.0.2.1', 80)",
+        "('dns', 'example.com')",
+        "('8.8.8.8', 53)",
+    ]
+    with open(CHILD_LOG, "w", encoding="utf-8") as log:  # expected refusals: not a leak of this test
+        log.write("".join(f"{line}\n" for line in before))
+
+
+def test_the_cli_runs_under_the_guard(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """The `llmcfg` console entry point in a child process has the guard installed."""
+    import subprocess
+    import sys
+
+    code = "import socket, llmcfg.cli.main\nprint(socket.socket.connect.__name__)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.stdout.strip() == "_guarded_connect", done.stderr
