@@ -235,3 +235,30 @@ async def test_a_cancelled_call_releases_its_reservation_and_is_recorded(
     assert set(reserved(llm)) == {0.0}
     [event] = calls(events)
     assert (event["status"], event["error"]) == ("error", "CancelledError")
+
+
+@pytest.mark.parametrize("asynchronous", [False, True], ids=["stream", "astream"])
+async def test_an_abandoned_stream_is_closed_settled_and_recorded_once(
+    asynchronous: bool, make_llm: Callable[..., LLM], fake: FakeProvider, events: list[dict[str, Any]]
+) -> None:
+    llm = make_llm()
+    fake.clear()
+    fake.reply("a b c d e f g")
+    if asynchronous:
+        astream = llm.astream("letters", model="mini")
+        async for delta in astream:
+            assert delta == "a "
+            break
+        await astream.aclose()
+        raw = astream._state.raw
+    else:
+        stream = llm.stream("letters", model="mini")
+        for delta in stream:
+            assert delta == "a "
+            break
+        raw = stream._state.raw
+    assert raw.completion_stream is None  # LiteLLM's stream was closed: its connection is released
+    [event] = calls(events)
+    assert (event["status"], event["stream"], event["cost_source"]) == ("ok", "abandoned", "estimate")
+    assert set(reserved(llm)) == {0.0}
+    assert spent_today(llm) == pytest.approx(event["cost_usd"])

@@ -1,0 +1,130 @@
+"""Mutation testing of llmcfg's core modules with mutmut: the score (killed / all mutants) per group,
+and the surviving mutants to read (``mutmut show NAME`` in the printed folder).
+
+A mutant is the code with one small change (a comparison flipped, a constant changed, a call
+dropped). A test suite that lets it pass does not check what that line does. Each group mutates its
+modules and runs only the tests named for it (mutmut runs, per mutant, just the tests that reach
+the mutated function, stopping at the first failure).
+
+Slow: minutes per group on 2 cores, the call pipeline the longest. Not part of .ci/run.
+
+    python scripts/mutation.py                  # every group
+    python scripts/mutation.py pipeline events  # some groups
+    python scripts/mutation.py --list           # the groups and their modules
+
+Each group runs in a copy of the repository under a temporary folder (kept with ``--keep``), so the
+work tree is never touched. Needs the dev extra (mutmut).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# group -> (modules mutated, tests run against them)
+GROUPS: dict[str, tuple[list[str], list[str]]] = {
+    "pipeline": (
+        ["calls/pipeline.py", "calls/streaming.py", "calls/outcome.py"],
+        ["tests/test_call_protocol.py"],
+    ),
+    "core": (
+        ["calls/core.py"],
+        ["tests/test_call_protocol.py", "tests/test_budgets.py", "tests/test_chat.py"],
+    ),
+    "events": (["money/events.py"], ["tests/test_events.py"]),
+    "fetch": (["images/fetch.py"], ["tests/test_fetch.py", "tests/test_fetch_tls.py"]),
+    "decode": (["images/decode.py"], ["tests/test_vision.py", "tests/test_image_tokens.py"]),
+    "budget": (
+        ["money/budget/stores.py", "money/budget/guard.py"],
+        ["tests/test_budget_stores.py", "tests/test_budgets.py"],
+    ),
+    "cost": (
+        ["money/cost.py"],
+        ["tests/test_chat.py", "tests/test_text_surface.py", "tests/test_imagine.py"],
+    ),
+    "envrefs": (["config/envrefs.py"], ["tests/test_envrefs.py"]),
+    "validation": (["config/validation.py"], ["tests/test_config_errors.py"]),
+    "cache": (["cache/store.py"], ["tests/test_vision.py", "tests/test_chat.py"]),
+}
+COPIED = ["src", "tests", "docs", "examples", "benchmarks", "pyproject.toml", "README.md", "llm_config.yaml"]
+
+
+def mutmut(folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "mutmut", *args]
+    return subprocess.run(command, cwd=folder, capture_output=True, text=True, check=False)
+
+
+def run_group(name: str, keep: bool, children: int) -> tuple[int, int, list[str]]:
+    modules, tests = GROUPS[name]
+    folder = Path(tempfile.mkdtemp(prefix=f"llmcfg-mutation-{name}-"))
+    for item in COPIED:
+        source = ROOT / item
+        if source.is_dir():
+            shutil.copytree(source, folder / item, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        elif source.exists():
+            shutil.copy2(source, folder / item)
+    only = "\n    ".join(f"src/llmcfg/{module}" for module in modules)
+    selection = "\n    ".join(tests)
+    (folder / "setup.cfg").write_text(
+        "[mutmut]\nsource_paths = src\n"
+        f"only_mutate =\n    {only}\n"
+        f"pytest_add_cli_args_test_selection =\n    {selection}\n"
+        "pytest_add_cli_args = -p no:cacheprovider\n"
+    )
+    print(f"== {name}: mutating {', '.join(modules)}; tests {', '.join(tests)} (in {folder})", flush=True)
+    done = mutmut(folder, "run", "--max-children", str(children))
+    if done.returncode not in (0, 1):
+        print(done.stdout[-3000:], done.stderr[-3000:], sep="\n")
+        raise SystemExit(f"mutmut failed for group {name}")
+    mutmut(folder, "export-cicd-stats")
+    stats = json.loads((folder / "mutants" / "mutmut-cicd-stats.json").read_text())
+    survivors = [
+        line.split(":")[0].strip()
+        for line in mutmut(folder, "results").stdout.splitlines()
+        if line.strip().endswith(("survived", "timeout", "suspicious"))
+    ]
+    if not keep and not survivors:
+        shutil.rmtree(folder, ignore_errors=True)
+    killed = int(stats.get("killed", 0))
+    total = (
+        killed
+        + int(stats.get("survived", 0))
+        + int(stats.get("timeout", 0))
+        + int(stats.get("suspicious", 0))
+    )
+    return killed, total, survivors
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("groups", nargs="*", help=f"default: all of {', '.join(GROUPS)}")
+    parser.add_argument("--list", action="store_true", help="print the groups and their modules")
+    parser.add_argument("--keep", action="store_true", help="keep each group's folder (for `mutmut show`)")
+    parser.add_argument("--children", type=int, default=2, help="mutants tested at once (default 2)")
+    args = parser.parse_args()
+    if args.list:
+        for name, (modules, tests) in GROUPS.items():
+            print(f"{name:<11} {' '.join(modules)}  <-  {' '.join(tests)}")
+        return
+    unknown = set(args.groups) - set(GROUPS)
+    if unknown:
+        raise SystemExit(f"unknown group(s) {sorted(unknown)}; groups: {', '.join(GROUPS)}")
+    all_killed = all_total = 0
+    for name in args.groups or list(GROUPS):
+        killed, total, survivors = run_group(name, args.keep, args.children)
+        all_killed, all_total = all_killed + killed, all_total + total
+        print(f"{name:<11} {killed}/{total} killed ({100 * killed / max(total, 1):.1f} %)", flush=True)
+        for survivor in survivors:
+            print(f"    survived: {survivor}")
+    print(f"mutation score: {all_killed}/{all_total} killed ({100 * all_killed / max(all_total, 1):.1f} %)")
+
+
+if __name__ == "__main__":
+    main()
