@@ -30,10 +30,9 @@ ROOT = Path(__file__).resolve().parent.parent
 
 # group -> (modules mutated, tests run against them)
 GROUPS: dict[str, tuple[list[str], list[str]]] = {
-    "pipeline": (
-        ["calls/pipeline.py", "calls/streaming.py", "calls/outcome.py"],
-        ["tests/test_call_protocol.py"],
-    ),
+    "pipeline": (["calls/pipeline.py"], ["tests/test_call_protocol.py"]),
+    "streams": (["calls/streaming.py"], ["tests/test_call_protocol.py", "tests/test_text_surface.py"]),
+    "outcome": (["calls/outcome.py"], ["tests/test_call_protocol.py", "tests/test_chat.py"]),
     "core": (
         ["calls/core.py"],
         ["tests/test_call_protocol.py", "tests/test_budgets.py", "tests/test_chat.py"],
@@ -72,11 +71,15 @@ def run_group(name: str, keep: bool, children: int) -> tuple[int, int, list[str]
             shutil.copy2(source, folder / item)
     only = "\n    ".join(f"src/llmcfg/{module}" for module in modules)
     selection = "\n    ".join(tests)
+    # LiteLLM's native runtime does not survive fork(): each mutant runs in a child of a fork server
+    # that has imported litellm (importing is fork-safe, a first Router call is not).
+    (folder / "preload.txt").write_text("llmcfg\nlitellm\n")
     (folder / "setup.cfg").write_text(
         "[mutmut]\nsource_paths = src\n"
         f"only_mutate =\n    {only}\n"
         f"pytest_add_cli_args_test_selection =\n    {selection}\n"
         "pytest_add_cli_args = -p no:cacheprovider\n"
+        "process_isolation = forkserver\nforkserver_warmup = import\npreload_modules_file = preload.txt\n"
     )
     print(f"== {name}: mutating {', '.join(modules)}; tests {', '.join(tests)} (in {folder})", flush=True)
     done = mutmut(folder, "run", "--max-children", str(children))
