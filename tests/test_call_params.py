@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+from typing import Any
+
 import pytest
+from pydantic import BaseModel
 
 import llmcfg
-from llmcfg import UnsupportedParameterError
+from llmcfg import LLM, UnsupportedParameterError, load_config
 from llmcfg.routing.call_params import check_call_params
+from llmcfg.testing import FakeProvider, use_fake
 
 
 @pytest.mark.parametrize(
@@ -43,3 +49,63 @@ def test_response_model_points_at_extract() -> None:
 
 def test_the_error_is_public_and_an_llmcfg_error() -> None:
     assert issubclass(llmcfg.UnsupportedParameterError, llmcfg.LLMCfgError)
+
+
+CONFIG = """
+version: 1
+providers:
+  openai: {api_key: "${OPENAI_API_KEY}"}
+  anthropic: {api_key: "${ANTHROPIC_API_KEY}"}
+models:
+  mini: {model: openai/gpt-4o-mini}
+  claude: {model: anthropic/claude-sonnet-4-5, params: {max_tokens: 100}}
+router: {num_retries: 0}
+"""
+
+
+@pytest.fixture
+def llm(tmp_path: Path, fake: FakeProvider) -> LLM:
+    path = tmp_path / "llm_config.yaml"
+    path.write_text(CONFIG)
+    return LLM(use_fake(load_config(path), fake))
+
+
+def test_a_typo_in_a_call_fails_before_anything_is_sent(
+    llm: LLM, fake: FakeProvider, events: list[dict[str, Any]]
+) -> None:
+    with pytest.raises(UnsupportedParameterError, match="did you mean 'temperature'"):
+        llm.chat("hi", model="mini", temprature=0.2)
+    with pytest.raises(UnsupportedParameterError, match="did you mean 'max_tokens'"):
+        llm.stream("hi", model="mini", max_token=5)  # at the call, not at the first iteration
+    assert fake.requests == []
+    assert [e["error"] for e in events if e.get("event") == "llm.call"] == ["UnsupportedParameterError"] * 2
+
+
+def test_response_model_on_chat_names_extract_at_once(llm: LLM, fake: FakeProvider) -> None:
+    class City(BaseModel):
+        name: str
+
+    with pytest.raises(UnsupportedParameterError, match=r"llm\.extract"):
+        llm.chat("Capital of France?", model="mini", response_model=City)
+    assert fake.requests == []
+
+
+def test_cache_prompt_per_call_marks_the_system_prompt_or_the_last_messages(
+    llm: LLM, fake: FakeProvider
+) -> None:
+    llm.chat("hi", model="claude", system="Long instructions.", cache_prompt=True)
+    system = fake.requests[-1].body["system"]
+    assert system[-1]["cache_control"] == {"type": "ephemeral"}
+    history = [
+        {"role": "user", "content": "one"},
+        {"role": "assistant", "content": "two"},
+        {"role": "user", "content": "three"},
+    ]
+    llm.chat(messages=history, model="claude", cache_prompt=2)
+    marked = [
+        any("cache_control" in part for part in m["content"]) if isinstance(m["content"], list) else False
+        for m in fake.requests[-1].body["messages"]
+    ]
+    assert marked == [False, True, True]
+    llm.chat("hi", model="mini", system="x", cache_prompt=True)  # OpenAI caches by itself: no marker
+    assert "cache_control" not in json.dumps(fake.requests[-1].body)

@@ -101,15 +101,33 @@ class ConfigError(LLMCfgError):
 class CredentialError(LLMCfgError):
     """An environment variable an alias needs is not set. Names the variable, never a value."""
 
-    def __init__(self, variable: str, alias: str | None, provider: str | None = None) -> None:
+    def __init__(
+        self,
+        variable: str,
+        alias: str | None,
+        provider: str | None = None,
+        *,
+        options: tuple[tuple[str, str], ...] = (),
+    ) -> None:
         self.variable = variable
         self.alias = alias
         self.provider = provider
+        # (alias, what it lacks) for every option of a fallback chain, when none could run
+        self.options = options
+        self.variables = tuple(
+            dict.fromkeys([variable, *(need for _, need in options if need.isidentifier())])
+        )
         user = f"alias {alias!r}" if alias else f"provider {provider!r}"
         via = f" (provider {provider!r})" if alias and provider else ""
-        super().__init__(
-            f"environment variable {variable} is not set; {user}{via} needs it. Set it and retry."
-        )
+        if len(options) > 1:
+            listed = "; ".join(f"{name!r} needs {need}" for name, need in options)
+            message = (
+                f"no option of alias {alias!r} can run now: {listed}. "
+                f"Set any of {', '.join(self.variables)} and retry."
+            )
+        else:
+            message = f"environment variable {variable} is not set; {user}{via} needs it. Set it and retry."
+        super().__init__(message)
 
 
 class MissingDependencyError(LLMCfgError):

@@ -40,6 +40,7 @@ class CallResult(BaseModel):
     alias: str  # the alias that answered
     requested: str  # what was asked: an alias, or "<kind>/<quality>"
     fallbacks_tried: tuple[str, ...] = ()  # aliases that failed before the one that answered
+    skipped: dict[str, str] = {}  # aliases passed over before sending, and why ("OPENAI_API_KEY not set")
     tokens_in: int = 0
     tokens_out: int = 0
     cost_usd: float | None = None  # None when no price is known (see cost_source)

@@ -37,6 +37,8 @@ from llmcfg.money.budget.stores import BudgetStore
 from llmcfg.money.events import CostLog
 from llmcfg.money.usage_stats import UsageStats
 from llmcfg.results import CallResult
+from llmcfg.routing.call_params import check_call_params
+from llmcfg.routing.compile import prompt_cache_points
 from llmcfg.routing.router import REQUEST_ID_KEY, RouterRuntime
 
 __all__ = ["Call", "CallCore", "Message", "build_messages"]
@@ -132,20 +134,36 @@ class CallCore(Outcomes):
         return [*chain, *(a for a in self.config.ocr.fallback if a not in chain and a != alias)]
 
     def _substitutes(self, kind: str, alias: str) -> list[str]:
-        """Extension point: the aliases, in order, that may serve a ``kind`` call when ``alias`` cannot
-        run now (no key, no extra). OCR degrades along its chain to the free local engine; other kinds
-        fail with the CredentialError (today: empty list)."""
-        return self._ocr_chain(alias) if kind == "ocr" else []
+        """The aliases, in order, that may serve a ``kind`` call when ``alias`` cannot run now (no
+        key, no extra): its fallback chain (OCR: then ``ocr.fallback``, down to the local engine)."""
+        return self._ocr_chain(alias) if kind == "ocr" else fallback_chain(self.config, alias)
 
-    def _available_substitute(self, kind: str, alias: str) -> str | None:
-        """The first of ``_substitutes`` that can run now."""
+    @staticmethod
+    def _why(error: CredentialError | MissingDependencyError) -> str:
+        if isinstance(error, CredentialError):
+            return f"{error.variable} not set"
+        return str(error).partition(": ")[2] or str(error)
+
+    def _available_substitute(
+        self, kind: str, alias: str, unusable: CredentialError | MissingDependencyError
+    ) -> tuple[str, tuple[tuple[str, str], ...]]:
+        """The first of ``_substitutes`` that can run now, and (alias, why) for each passed over;
+        with none, the CredentialError naming every variable that would have enabled one."""
+        passed = [(alias, self._why(unusable))]
         for candidate in self._substitutes(kind, alias):
             try:
                 self._runtime.ensure_available(candidate)
-            except (CredentialError, MissingDependencyError):
+            except (CredentialError, MissingDependencyError) as error:
+                passed.append((candidate, self._why(error)))
                 continue
-            return candidate
-        return None
+            return candidate, tuple(passed)
+        if isinstance(unusable, CredentialError) and len(passed) > 1:
+            needs = tuple(
+                (name, why.removesuffix(" not set") if why.endswith(" not set") else why)
+                for name, why in passed
+            )
+            raise CredentialError(unusable.variable, alias, unusable.provider, options=needs) from None
+        raise unusable
 
     def _start(self, kind: str, preset_kind: str, quality: str | None, model: str | None) -> Call:
         started = time.perf_counter()
@@ -158,14 +176,12 @@ class CallCore(Outcomes):
                     f"alias {alias!r} ({info.litellm_model}) has mode {info.mode}; {kind} needs "
                     f"{' or '.join(_MODES_FOR[kind])} (set mode: on the alias if LiteLLM's table is wrong)"
                 )
-            skipped: tuple[str, ...] = ()
+            passed: tuple[tuple[str, str], ...] = ()
             try:
                 self._runtime.ensure_available(alias)
-            except (CredentialError, MissingDependencyError):
-                substitute = self._available_substitute(kind, alias)
-                if substitute is None:
-                    raise
-                skipped, alias, info = (alias,), substitute, self._describe(substitute)
+            except (CredentialError, MissingDependencyError) as unusable:
+                alias, passed = self._available_substitute(kind, alias, unusable)
+                info = self._describe(alias)
         except LLMCfgError as error:
             requested = model or f"{preset_kind}/{quality or 'balanced'}"
             self._error_event(None, kind, requested, error, [], request_id=request_id, started=started)
@@ -180,7 +196,8 @@ class CallCore(Outcomes):
             time.perf_counter(),
             preset_kind if by_preset else None,
             (quality or "balanced") if by_preset else None,
-            skipped=skipped,
+            skipped=tuple(name for name, _ in passed),
+            skip_reasons=tuple(why for _, why in passed),
         )
         for hook in self.hooks:
             hook.started(call)
@@ -278,6 +295,7 @@ class CallCore(Outcomes):
                 "saved_usd": result.cost_usd or 0.0,
                 "requested": call.requested,
                 "fallbacks_tried": (),
+                "skipped": call.skipped_why(),
                 "latency_ms": call.elapsed_ms(),
                 "request_id": call.request_id,
             }
@@ -298,6 +316,19 @@ class CallCore(Outcomes):
         except LLMCfgError as error:
             self._error_event(call, call.kind, call.requested, error, [])
             raise
+
+    @staticmethod
+    def _chat_params(call: Call, params: dict[str, Any]) -> dict[str, Any]:
+        """A chat call's keyword arguments, checked against what the provider takes (a typo, or
+        ``response_model``, fails here, before anything is sent), with ``cache_prompt`` turned into
+        the provider's prompt-cache markers."""
+        params = dict(params)
+        cache_prompt = params.pop("cache_prompt", None)
+        check_call_params(call.info.alias, call.info.litellm_model, params)
+        points = prompt_cache_points(call.info.litellm_model, cache_prompt)
+        if points:
+            params["cache_control_injection_points"] = points
+        return params
 
     @staticmethod
     def _params(call: Call, params: dict[str, Any]) -> dict[str, Any]:

@@ -35,7 +35,11 @@ class Call:
     preset: str | None = None  # the preset kind ("text") when asked by quality
     quality: str | None = None
     downgraded_from: str | None = None  # set when a budget moved the call to a cheaper alias
-    skipped: tuple[str, ...] = ()  # aliases passed over before sending (OCR without a key or extra)
+    skipped: tuple[str, ...] = ()  # aliases passed over before sending (no key, no extra)
+    skip_reasons: tuple[str, ...] = ()  # why, one per skipped alias ("OPENAI_API_KEY not set")
+
+    def skipped_why(self) -> dict[str, str]:
+        return dict(zip(self.skipped, self.skip_reasons, strict=True))
 
     def elapsed_ms(self) -> float:
         return round((time.perf_counter() - self.started) * 1000, 3)
@@ -107,6 +111,7 @@ class Outcomes:
             "latency_ms": call.elapsed_ms(),
             "request_id": call.request_id,
             "downgraded_from": call.downgraded_from,
+            "skipped": call.skipped_why(),
         }
 
     def _read_chat(self, call: Call, response: Any) -> ChatResult:
@@ -146,6 +151,8 @@ class Outcomes:
                 fields[name] = value
         if result.downgraded_from:
             fields["downgraded_from"] = result.downgraded_from
+        if result.skipped:
+            fields["skipped"] = dict(result.skipped)
         if extra:
             fields.update(extra)
         self._send_event(call, fields)

@@ -37,6 +37,7 @@ def _extracted(schema: type[M], value: BaseModel, answers: list[ChatResult]) -> 
         alias=last.alias,
         requested=last.requested,
         fallbacks_tried=last.fallbacks_tried,
+        skipped=last.skipped,
         tokens_in=sum(a.tokens_in for a in answers),
         tokens_out=sum(a.tokens_out for a in answers),
         cost_usd=None if any(c is None for c in costs) else sum(c for c in costs if c is not None),
@@ -79,6 +80,7 @@ class ChatJob(Job[ChatResult]):
 
     def prepare(self, call: Call) -> Steps[str | None]:
         yield from ()
+        self.params = self.core._chat_params(call, self.params)
         return self.core._cache_key(call, self.cache, self.core.config.cache.text, self.body, self.params)
 
     def build(self, call: Call) -> Steps[dict[str, Any]]:
@@ -183,7 +185,10 @@ class TextMethods(CallCore):
         ends or is abandoned. Streams are never cached.
         """
         body = build_messages(prompt, messages, system)
-        return ChatStream(StreamCall(self, self._start("chat", "text", quality, model), body, params))
+        call = self._start("chat", "text", quality, model)
+        with self._failing(call):
+            params = self._chat_params(call, params)
+        return ChatStream(StreamCall(self, call, body, params))
 
     def astream(
         self,
@@ -197,7 +202,10 @@ class TextMethods(CallCore):
     ) -> AsyncChatStream:
         """``stream`` for ``async for``."""
         body = build_messages(prompt, messages, system)
-        return AsyncChatStream(StreamCall(self, self._start("chat", "text", quality, model), body, params))
+        call = self._start("chat", "text", quality, model)
+        with self._failing(call):
+            params = self._chat_params(call, params)
+        return AsyncChatStream(StreamCall(self, call, body, params))
 
     def embed(
         self,

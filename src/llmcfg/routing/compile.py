@@ -20,7 +20,14 @@ from llmcfg.exceptions import CredentialError, LLMCfgError, MissingDependencyErr
 from llmcfg.ocr.engine import EXTRA_HINT as OCR_EXTRA_HINT
 from llmcfg.ocr.engine import available as ocr_engine_installed
 
-__all__ = ["NO_KEY", "PROMPT_CACHE_MARKERS", "RouterPlan", "compile_router", "deployments_for"]
+__all__ = [
+    "NO_KEY",
+    "PROMPT_CACHE_MARKERS",
+    "RouterPlan",
+    "compile_router",
+    "deployments_for",
+    "prompt_cache_points",
+]
 
 # LiteLLM providers whose prompt caching is asked for per message (cache_control; for gemini LiteLLM
 # turns the marked messages into a cachedContents resource); OpenAI caches long prefixes by itself,
@@ -33,6 +40,17 @@ PROMPT_CACHE_MARKERS = frozenset({"anthropic", "bedrock", "vertex_ai", "openrout
 # their own credentials (no API key) are left alone.
 NO_KEY = "llmcfg-no-key"
 _SIGNED_KINDS = frozenset({"bedrock", "sagemaker", "sagemaker_chat", "vertex_ai", "vertex_ai_beta"})
+
+
+def prompt_cache_points(litellm_model: str, cache_prompt: bool | int | None) -> list[dict[str, Any]]:
+    """LiteLLM's ``cache_control_injection_points`` for a call's ``cache_prompt``: True marks the
+    system prompt, a number N the last N messages. Empty where the provider needs no marker (OpenAI
+    caches long prefixes by itself) or has no prompt caching."""
+    if not cache_prompt or litellm_model.partition("/")[0] not in PROMPT_CACHE_MARKERS:
+        return []
+    if cache_prompt is True:
+        return [{"location": "message", "role": "system"}]
+    return [{"location": "message", "index": -index} for index in range(int(cache_prompt), 0, -1)]
 
 
 @dataclass(frozen=True)
@@ -70,7 +88,7 @@ def deployments_for(config: Config, alias: str, environ: Mapping[str, str]) -> l
             keys = [NO_KEY]  # never LiteLLM's fallback to the environment
     base.update(entry.params)
     if entry.cache_prompt and model.partition("/")[0] in PROMPT_CACHE_MARKERS:
-        base["cache_control_injection_points"] = [{"location": "message", "role": "system"}]
+        base["cache_control_injection_points"] = prompt_cache_points(model, True)
     deployments = []
     for index, key in enumerate(keys):
         params = dict(base)
