@@ -109,3 +109,34 @@ def test_cache_prompt_per_call_marks_the_system_prompt_or_the_last_messages(
     assert marked == [False, True, True]
     llm.chat("hi", model="mini", system="x", cache_prompt=True)  # OpenAI caches by itself: no marker
     assert "cache_control" not in json.dumps(fake.requests[-1].body)
+
+
+CITY_SCHEMA = {
+    "title": "City",
+    "type": "object",
+    "properties": {"name": {"type": "string"}, "population": {"type": "integer"}},
+    "required": ["name", "population"],
+}
+
+
+def test_extract_takes_a_json_schema_dict_and_returns_a_validated_dict(llm: LLM, fake: FakeProvider) -> None:
+    fake.reply('{"name": "Paris", "population": "many"}', times=1)  # wrong type: asked again
+    fake.reply('{"name": "Paris", "population": 2100000}')
+    result = llm.extract_result("Biggest French city?", CITY_SCHEMA, model="mini")
+    assert result.value == {"name": "Paris", "population": 2100000}
+    assert result.attempts == 2
+    first = fake.requests[0].body["response_format"]
+    assert first["json_schema"]["name"] == "City"
+    assert first["json_schema"]["schema"] == CITY_SCHEMA
+    retry = fake.requests[1].body["messages"][-1]["content"]
+    assert "population: 'many' is not of type 'integer'" in retry
+    assert llm.extract("Biggest French city?", CITY_SCHEMA, model="claude") == {
+        "name": "Paris",
+        "population": 2100000,
+    }
+
+
+def test_a_broken_json_schema_fails_before_any_request(llm: LLM, fake: FakeProvider) -> None:
+    with pytest.raises(TypeError, match="not a valid JSON Schema"):
+        llm.extract("x", {"type": "objekt"}, model="mini")
+    assert fake.requests == []

@@ -7,7 +7,7 @@ from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, PrivateAttr
 
-M = TypeVar("M", bound=BaseModel)
+M = TypeVar("M")  # a pydantic model instance, or a dict for a JSON Schema
 
 __all__ = [
     "CallResult",

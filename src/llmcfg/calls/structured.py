@@ -10,7 +10,15 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-__all__ = ["extract_json", "feedback", "response_format", "validate_answer"]
+__all__ = [
+    "Schema",
+    "check_schema",
+    "extract_json",
+    "feedback",
+    "response_format",
+    "schema_instruction",
+    "validate_answer",
+]
 
 _FENCE = re.compile(r"```(?:json|JSON)?\s*(.*?)```", re.DOTALL)
 _TRAILING_COMMA = re.compile(r",\s*([}\]])")
@@ -67,30 +75,63 @@ def extract_json(text: str) -> Any:
     raise ValueError("no JSON object or array found in the text")
 
 
-def response_format(schema: type[BaseModel], strict_schema: bool) -> dict[str, Any]:
+# What ``extract`` accepts: a pydantic model (gives an instance) or a JSON Schema dict (gives a dict).
+Schema = type[BaseModel] | dict[str, Any]
+
+
+def _json_schema(schema: Schema) -> tuple[str, dict[str, Any]]:
+    if isinstance(schema, dict):
+        name = "".join(c for c in str(schema.get("title") or "Answer") if c.isalnum() or c in "_-")
+        return name or "Answer", schema
+    return schema.__name__, schema.model_json_schema()
+
+
+def check_schema(schema: Schema) -> None:
+    """A dict must be a valid JSON Schema: a broken one fails here, before any request."""
+    if isinstance(schema, dict):
+        import jsonschema
+
+        try:
+            jsonschema.validators.validator_for(schema).check_schema(schema)
+        except jsonschema.SchemaError as error:
+            raise TypeError(f"schema is not a valid JSON Schema: {error.message}") from None
+    elif not (isinstance(schema, type) and issubclass(schema, BaseModel)):
+        raise TypeError("schema must be a pydantic model class or a JSON Schema dict")
+
+
+def response_format(schema: Schema, strict_schema: bool) -> dict[str, Any]:
     if strict_schema:
-        return {
-            "type": "json_schema",
-            "json_schema": {"name": schema.__name__, "schema": schema.model_json_schema(), "strict": False},
-        }
+        name, body = _json_schema(schema)
+        return {"type": "json_schema", "json_schema": {"name": name, "schema": body, "strict": False}}
     return {"type": "json_object"}
 
 
-def schema_instruction(schema: type[BaseModel]) -> dict[str, str]:
+def schema_instruction(schema: Schema) -> dict[str, str]:
     """For models without JSON-schema mode: the schema, said in words."""
     return {
         "role": "system",
         "content": "Answer with one JSON object only, matching this JSON Schema:\n"
-        + json.dumps(schema.model_json_schema(), separators=(",", ":")),
+        + json.dumps(_json_schema(schema)[1], separators=(",", ":")),
     }
 
 
-def validate_answer(schema: type[BaseModel], text: str) -> tuple[BaseModel | None, str]:
-    """(value, '') when ``text`` holds a valid instance, else (None, what was wrong)."""
+def validate_answer(schema: Schema, text: str) -> tuple[Any, str]:
+    """(value, '') when ``text`` holds a valid instance (a dict for a JSON Schema), else (None, what
+    was wrong)."""
     try:
         data = extract_json(text)
     except ValueError as error:
         return None, str(error)
+    if isinstance(schema, dict):
+        import jsonschema
+
+        validator = jsonschema.validators.validator_for(schema)(schema)
+        errors = sorted(validator.iter_errors(data), key=lambda e: list(e.absolute_path))
+        if errors:
+            return None, "; ".join(
+                f"{'.'.join(str(p) for p in e.absolute_path) or '(root)'}: {e.message}" for e in errors[:5]
+            )
+        return data, ""
     try:
         return schema.model_validate(data), ""
     except ValidationError as error:

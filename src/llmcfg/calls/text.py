@@ -4,14 +4,21 @@ protocol (``calls.pipeline``): ``drive`` for the sync method, ``adrive`` for the
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+from typing import Any, TypeVar, overload
 
 from pydantic import BaseModel
 
 from llmcfg.calls.core import Call, CallCore, Message, build_messages
 from llmcfg.calls.pipeline import Job, Nested, Steps, adrive, call_steps, drive
 from llmcfg.calls.streaming import AsyncChatStream, ChatStream, StreamCall
-from llmcfg.calls.structured import feedback, response_format, schema_instruction, validate_answer
+from llmcfg.calls.structured import (
+    Schema,
+    check_schema,
+    feedback,
+    response_format,
+    schema_instruction,
+    validate_answer,
+)
 from llmcfg.calls.usage import Usage
 from llmcfg.config.aliases import AliasInfo
 from llmcfg.config.plan import PlanRow, plan_rows
@@ -26,10 +33,11 @@ __all__ = ["ChatJob", "EmbedJob", "TextMethods"]
 M = TypeVar("M", bound=BaseModel)
 
 
-def _extracted(schema: type[M], value: BaseModel, answers: list[ChatResult]) -> ExtractResult[M]:
+def _extracted(schema: Schema, value: Any, answers: list[ChatResult]) -> ExtractResult[Any]:
     last = answers[-1]
     costs = [a.cost_usd for a in answers]
-    return ExtractResult[schema](  # type: ignore[valid-type]
+    kind = dict[str, Any] if isinstance(schema, dict) else schema
+    return ExtractResult[kind](  # type: ignore[valid-type]
         value=value,
         attempts=len(answers),
         raw_text=last.text,
@@ -233,6 +241,7 @@ class TextMethods(CallCore):
         inputs = [texts] if isinstance(texts, str) else list(texts)
         return await adrive(call_steps(self, EmbedJob(self, inputs, params, quality, model, cache)))
 
+    @overload
     def extract(
         self,
         prompt_or_messages: str | list[Message],
@@ -242,12 +251,37 @@ class TextMethods(CallCore):
         model: str | None = None,
         retries: int = 2,
         **params: Any,
-    ) -> M:
-        """A validated instance of ``schema`` from the model's answer (see ``extract_result``)."""
+    ) -> M: ...
+
+    @overload
+    def extract(
+        self,
+        prompt_or_messages: str | list[Message],
+        schema: dict[str, Any],
+        *,
+        quality: str | None = None,
+        model: str | None = None,
+        retries: int = 2,
+        **params: Any,
+    ) -> dict[str, Any]: ...
+
+    def extract(
+        self,
+        prompt_or_messages: str | list[Message],
+        schema: Schema,
+        *,
+        quality: str | None = None,
+        model: str | None = None,
+        retries: int = 2,
+        **params: Any,
+    ) -> Any:
+        """A validated instance of ``schema`` from the model's answer (see ``extract_result``); with
+        a JSON Schema dict, the validated dict."""
         return self.extract_result(
             prompt_or_messages, schema, quality=quality, model=model, retries=retries, **params
         ).value
 
+    @overload
     def extract_result(
         self,
         prompt_or_messages: str | list[Message],
@@ -257,12 +291,37 @@ class TextMethods(CallCore):
         model: str | None = None,
         retries: int = 2,
         **params: Any,
-    ) -> ExtractResult[M]:
-        """Ask for JSON matching ``schema`` (JSON-schema mode where the model has it, else JSON mode
-        plus the schema in words); on a validation failure, ask again with the errors, up to
-        ``retries`` times, then raise StructuredOutputError with the last raw text."""
+    ) -> ExtractResult[M]: ...
+
+    @overload
+    def extract_result(
+        self,
+        prompt_or_messages: str | list[Message],
+        schema: dict[str, Any],
+        *,
+        quality: str | None = None,
+        model: str | None = None,
+        retries: int = 2,
+        **params: Any,
+    ) -> ExtractResult[dict[str, Any]]: ...
+
+    def extract_result(
+        self,
+        prompt_or_messages: str | list[Message],
+        schema: Schema,
+        *,
+        quality: str | None = None,
+        model: str | None = None,
+        retries: int = 2,
+        **params: Any,
+    ) -> Any:
+        """Ask for JSON matching ``schema`` (a pydantic model, or a JSON Schema dict): JSON-schema
+        mode where the model has it, else JSON mode plus the schema in words; on a validation
+        failure, ask again with the errors, up to ``retries`` times, then raise
+        StructuredOutputError with the last raw text."""
         return drive(self._extract_steps(prompt_or_messages, schema, quality, model, retries, params))
 
+    @overload
     async def aextract(
         self,
         prompt_or_messages: str | list[Message],
@@ -272,13 +331,37 @@ class TextMethods(CallCore):
         model: str | None = None,
         retries: int = 2,
         **params: Any,
-    ) -> M:
+    ) -> M: ...
+
+    @overload
+    async def aextract(
+        self,
+        prompt_or_messages: str | list[Message],
+        schema: dict[str, Any],
+        *,
+        quality: str | None = None,
+        model: str | None = None,
+        retries: int = 2,
+        **params: Any,
+    ) -> dict[str, Any]: ...
+
+    async def aextract(
+        self,
+        prompt_or_messages: str | list[Message],
+        schema: Schema,
+        *,
+        quality: str | None = None,
+        model: str | None = None,
+        retries: int = 2,
+        **params: Any,
+    ) -> Any:
         """``extract``, awaited."""
         result = await self.aextract_result(
             prompt_or_messages, schema, quality=quality, model=model, retries=retries, **params
         )
         return result.value
 
+    @overload
     async def aextract_result(
         self,
         prompt_or_messages: str | list[Message],
@@ -288,20 +371,44 @@ class TextMethods(CallCore):
         model: str | None = None,
         retries: int = 2,
         **params: Any,
-    ) -> ExtractResult[M]:
+    ) -> ExtractResult[M]: ...
+
+    @overload
+    async def aextract_result(
+        self,
+        prompt_or_messages: str | list[Message],
+        schema: dict[str, Any],
+        *,
+        quality: str | None = None,
+        model: str | None = None,
+        retries: int = 2,
+        **params: Any,
+    ) -> ExtractResult[dict[str, Any]]: ...
+
+    async def aextract_result(
+        self,
+        prompt_or_messages: str | list[Message],
+        schema: Schema,
+        *,
+        quality: str | None = None,
+        model: str | None = None,
+        retries: int = 2,
+        **params: Any,
+    ) -> Any:
         """``extract_result``, awaited."""
         return await adrive(self._extract_steps(prompt_or_messages, schema, quality, model, retries, params))
 
     def _extract_steps(
         self,
         prompt_or_messages: str | list[Message],
-        schema: type[M],
+        schema: Schema,
         quality: str | None,
         model: str | None,
         retries: int,
         params: dict[str, Any],
-    ) -> Steps[ExtractResult[M]]:
+    ) -> Steps[ExtractResult[Any]]:
         """One chat call per attempt (each the whole protocol, with its own event), until valid."""
+        check_schema(schema)
         messages, fmt = self._extract_setup(prompt_or_messages, schema, quality, model)
         answers: list[ChatResult] = []
         for _ in range(retries + 1):
@@ -317,7 +424,7 @@ class TextMethods(CallCore):
     def _extract_setup(
         self,
         prompt_or_messages: str | list[Message],
-        schema: type[BaseModel],
+        schema: Schema,
         quality: str | None,
         model: str | None,
     ) -> tuple[list[Message], dict[str, Any]]:
