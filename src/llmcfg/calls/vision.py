@@ -24,6 +24,7 @@ from llmcfg.images.decode import decode
 from llmcfg.images.fetch import ImageFetcher
 from llmcfg.images.generation import ImageRequest, caps_for, check_request, image_cost
 from llmcfg.images.intake import ImageInput, aimage_bytes, image_bytes
+from llmcfg.images.models import IMAGE_PARAMS
 from llmcfg.images.normalise import normalise, tiles
 from llmcfg.images.tokens import Detail, estimate_image_tokens, optimal_detail
 from llmcfg.ocr.engine import OCR_METADATA_KEY
@@ -46,7 +47,7 @@ class ImageMethods(CallCore):
         quality: str | None = None,
         model: str | None = None,
         size: str | None = None,
-        n: int = 1,
+        n: int | None = None,
         image_quality: str | None = None,
         style: str | None = None,
         hd: bool = False,
@@ -58,6 +59,7 @@ class ImageMethods(CallCore):
         what the model accepts before anything is sent. Not cached unless ``cache.images_generated``
         or ``cache=True``: images are meant to vary."""
         options = {"size": size, "n": n, "quality": image_quality, "style": style, "hd": hd}
+        options["response_format"] = params.pop("response_format", None)
         return drive(call_steps(self, ImagineJob(self, prompt, options, params, quality, model, cache)))
 
     async def aimagine(
@@ -67,7 +69,7 @@ class ImageMethods(CallCore):
         quality: str | None = None,
         model: str | None = None,
         size: str | None = None,
-        n: int = 1,
+        n: int | None = None,
         image_quality: str | None = None,
         style: str | None = None,
         hd: bool = False,
@@ -76,6 +78,7 @@ class ImageMethods(CallCore):
     ) -> ImageResult:
         """``imagine``, awaited."""
         options = {"size": size, "n": n, "quality": image_quality, "style": style, "hd": hd}
+        options["response_format"] = params.pop("response_format", None)
         return await adrive(
             call_steps(self, ImagineJob(self, prompt, options, params, quality, model, cache))
         )
@@ -85,17 +88,30 @@ class ImageMethods(CallCore):
         call: Call,
         prompt: str,
         size: str | None,
-        n: int,
+        n: int | None,
         quality: str | None,
         style: str | None,
         hd: bool,
+        response_format: str | None = None,
     ) -> tuple[ImageRequest, dict[str, Any]]:
-        """The checked request, and the fallbacks that accept it too (others are left out)."""
+        """The checked request (the alias's image ``params`` as defaults the call overrides), and
+        the fallbacks that accept it too (others are left out)."""
 
         def checked(alias: str) -> ImageRequest:
-            caps = caps_for(self._describe(alias), self.config.models[alias].image)
+            entry = self.config.models[alias]
+            caps = caps_for(self._describe(alias), entry.image)
+            defaults = {name: entry.params[name] for name in IMAGE_PARAMS if name in entry.params}
             return check_request(
-                alias, caps, prompt=prompt, size=size, n=n, quality=quality, style=style, hd=hd
+                alias,
+                caps,
+                prompt=prompt,
+                size=size,
+                n=n,
+                quality=quality,
+                style=style,
+                hd=hd,
+                response_format=response_format,
+                defaults=defaults,
             )
 
         request = checked(call.info.alias)

@@ -82,7 +82,7 @@ def check_request(
     *,
     prompt: str,
     size: str | None,
-    n: int,
+    n: int | None,
     quality: str | None,
     style: str | None,
     hd: bool,
@@ -98,6 +98,7 @@ def check_request(
     quality = quality or (None if hd else given.get("quality"))
     style = style or given.get("style")
     response_format = response_format or given.get("response_format")
+    n = n if n is not None else int(given.get("n") or 1)
     if response_format is not None and response_format not in ("url", "b64_json"):
         raise _refuse(alias, "response_format", response_format, ("url", "b64_json"))
     if not prompt.strip():

@@ -14,9 +14,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from llmcfg.config import envrefs
-from llmcfg.config.aliases import litellm_model
+from llmcfg.config.aliases import describe, litellm_model
 from llmcfg.config.schema import Config
 from llmcfg.exceptions import CredentialError, LLMCfgError, MissingDependencyError
+from llmcfg.images.models import IMAGE_PARAMS
 from llmcfg.ocr.engine import EXTRA_HINT as OCR_EXTRA_HINT
 from llmcfg.ocr.engine import available as ocr_engine_installed
 
@@ -86,7 +87,10 @@ def deployments_for(config: Config, alias: str, environ: Mapping[str, str]) -> l
             keys = [key or NO_KEY for key in keys]  # an empty key is "none", not "ask the environment"
         elif (provider.kind or provider_name) not in _SIGNED_KINDS and "api_key" not in provider.params:
             keys = [NO_KEY]  # never LiteLLM's fallback to the environment
-    base.update(entry.params)
+    # An image alias's size/quality/style/n/response_format are defaults imagine() applies (and
+    # checks, and prices); as deployment params LiteLLM would refuse style and response_format.
+    image_defaults = IMAGE_PARAMS if describe(config, alias).mode == "image_generation" else ()
+    base.update({name: value for name, value in entry.params.items() if name not in image_defaults})
     if entry.cache_prompt and model.partition("/")[0] in PROMPT_CACHE_MARKERS:
         base["cache_control_injection_points"] = prompt_cache_points(model, True)
     deployments = []
