@@ -140,3 +140,9 @@ def test_a_broken_json_schema_fails_before_any_request(llm: LLM, fake: FakeProvi
     with pytest.raises(TypeError, match="not a valid JSON Schema"):
         llm.extract("x", {"type": "objekt"}, model="mini")
     assert fake.requests == []
+
+
+def test_openai_compatible_providers_get_every_openai_parameter() -> None:
+    """Which OpenAI parameters a model takes varies by model (reasoning_effort); only typos fail."""
+    check_call_params("a", "openai/gpt-4o", {"reasoning_effort": "low"})
+    check_call_params("a", "openrouter/openai/gpt-4o", {"reasoning_effort": "low"})

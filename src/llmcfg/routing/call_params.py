@@ -30,6 +30,10 @@ ROUTER_KEYWORDS = frozenset(
     }
 )  # fmt: skip
 
+# OpenAI-compatible providers: LiteLLM sends them every OpenAI parameter (which ones a model takes
+# varies by model, e.g. reasoning_effort), so only typos are refused there.
+_PASS_OPENAI_PARAMS = frozenset({"openai", "openrouter", "azure", "custom_openai", "text-completion-openai"})
+
 _EXTRACT_HINT = (
     "chat() does not take response_model: use llm.extract(prompt, schema=Model) (or extract_result) "
     "for a validated Model instance, or pass response_format={'type': 'json_object'} for raw JSON"
@@ -84,7 +88,7 @@ def check_call_params(
             raise UnsupportedParameterError(
                 f"unknown keyword argument {name!r} for alias {alias!r} (did you mean {near!r}?)"
             )
-        if name in _openai_params():
+        if name in _openai_params() and provider not in _PASS_OPENAI_PARAMS:
             raise UnsupportedParameterError(
                 f"alias {alias!r} ({litellm_model}): {provider} does not take {name!r}; "
                 f"LiteLLM maps these for it: {', '.join(sorted(supported))}"
