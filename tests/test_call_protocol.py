@@ -31,6 +31,11 @@ models:
   mini: {model: openai/gpt-4o-mini}
   embed: {model: openai/text-embedding-3-small}
   dalle2: {model: openai/dall-e-2, mode: image_generation, price: {per_image: 0.02}}
+presets:
+  text: {fast: mini}
+  vision: {fast: mini}
+  embedding: {fast: embed}
+  image: {fast: dalle2}
 router: {num_retries: 0, timeout_s: 10}
 logging: {cost_log: costs.jsonl}
 cache: {dir: cache, text: true, images_generated: true}
@@ -44,43 +49,65 @@ class City(BaseModel):
     city: str
 
 
-def _stream(llm: LLM, image: bytes) -> Any:
-    stream = llm.stream("hi", model="mini")
+def _stream(llm: LLM, image: bytes, how: dict[str, Any]) -> Any:
+    stream = llm.stream("hi", **how)
     assert "".join(stream)
     return stream.result
 
 
-async def _astream(llm: LLM, image: bytes) -> Any:
-    stream = llm.astream("hi", model="mini")
+async def _astream(llm: LLM, image: bytes, how: dict[str, Any]) -> Any:
+    stream = llm.astream("hi", **how)
     assert "".join([delta async for delta in stream])
     return stream.result
 
 
-# name -> (call it, cached by this config?). Async kinds return a coroutine.
-KINDS: dict[str, tuple[Callable[[LLM, bytes], Any], bool]] = {
-    "chat": (lambda llm, image: llm.chat("hi", model="mini"), True),
-    "achat": (lambda llm, image: llm.achat("hi", model="mini"), True),
-    "stream": (_stream, False),
-    "astream": (_astream, False),
-    "vision": (lambda llm, image: llm.vision(image, "what is it?", model="mini"), True),
-    "avision": (lambda llm, image: llm.avision(image, "what is it?", model="mini"), True),
-    "ocr": (lambda llm, image: llm.ocr(image, model="mini"), True),
-    "aocr": (lambda llm, image: llm.aocr(image, model="mini"), True),
-    "embed": (lambda llm, image: llm.embed("hi", model="embed"), True),
-    "aembed": (lambda llm, image: llm.aembed("hi", model="embed"), True),
-    "extract": (lambda llm, image: llm.extract_result("where?", City, model="mini", retries=0), True),
-    "aextract": (lambda llm, image: llm.aextract_result("where?", City, model="mini", retries=0), True),
-    "imagine": (lambda llm, image: llm.imagine("a red square", model="dalle2"), True),
-    "aimagine": (lambda llm, image: llm.aimagine("a red square", model="dalle2"), True),
+Caller = Callable[[LLM, bytes, dict[str, Any]], Any]
+# name -> (call it with an image and model=/quality=, its alias, its preset, cached by this config?).
+# Async kinds return a coroutine.
+KINDS: dict[str, tuple[Caller, str, str, bool]] = {
+    "chat": (lambda llm, image, how: llm.chat("hi", **how), "mini", "text", True),
+    "achat": (lambda llm, image, how: llm.achat("hi", **how), "mini", "text", True),
+    "stream": (_stream, "mini", "text", False),
+    "astream": (_astream, "mini", "text", False),
+    "vision": (lambda llm, image, how: llm.vision(image, "what is it?", **how), "mini", "vision", True),
+    "avision": (lambda llm, image, how: llm.avision(image, "what is it?", **how), "mini", "vision", True),
+    "ocr": (lambda llm, image, how: llm.ocr(image, **how), "mini", "ocr", True),
+    "aocr": (lambda llm, image, how: llm.aocr(image, **how), "mini", "ocr", True),
+    "embed": (lambda llm, image, how: llm.embed("hi", **how), "embed", "embedding", True),
+    "aembed": (lambda llm, image, how: llm.aembed("hi", **how), "embed", "embedding", True),
+    "extract": (
+        lambda llm, image, how: llm.extract_result("where?", City, retries=0, **how),
+        "mini",
+        "text",
+        True,
+    ),
+    "aextract": (
+        lambda llm, image, how: llm.aextract_result("where?", City, retries=0, **how),
+        "mini",
+        "text",
+        True,
+    ),
+    "imagine": (lambda llm, image, how: llm.imagine("a red square", **how), "dalle2", "image", True),
+    "aimagine": (lambda llm, image, how: llm.aimagine("a red square", **how), "dalle2", "image", True),
 }
-CACHED_KINDS = [name for name, (_, cached) in KINDS.items() if cached]
+CACHED_KINDS = [name for name, (*_, cached) in KINDS.items() if cached]
+# Kinds whose input is checked before anything is sent, and a call of each with a bad input.
+BAD_INPUT: dict[str, tuple[Caller, type[Exception]]] = {
+    "vision": (lambda llm, image, how: llm.vision(b"not an image", "?", **how), llmcfg.NotAnImageError),
+    "avision": (lambda llm, image, how: llm.avision(b"not an image", "?", **how), llmcfg.NotAnImageError),
+    "ocr": (lambda llm, image, how: llm.ocr(b"not an image", **how), llmcfg.NotAnImageError),
+    "aocr": (lambda llm, image, how: llm.aocr(b"not an image", **how), llmcfg.NotAnImageError),
+    "imagine": (lambda llm, image, how: llm.imagine("x", size="1x1", **how), llmcfg.CapabilityError),
+    "aimagine": (lambda llm, image, how: llm.aimagine("x", size="1x1", **how), llmcfg.CapabilityError),
+}
 
 
-async def run(kind: str, llm: LLM, *, fresh: bool = False) -> Any:
-    """Make one call of ``kind``; ``fresh``: empty the caches first, so it reaches the provider."""
+async def run(kind: str, llm: LLM, *, fresh: bool = False, caller: Caller | None = None, **how: Any) -> Any:
+    """Make one call of ``kind`` (to its alias unless ``how`` says ``quality=``); ``fresh``: empty
+    the caches first, so it reaches the provider."""
     if fresh:
         llm.caches.clear()
-    outcome = KINDS[kind][0](llm, png(40, 30))
+    outcome = (caller or KINDS[kind][0])(llm, png(40, 30), how or {"model": KINDS[kind][1]})
     return await outcome if inspect.isawaitable(outcome) else outcome
 
 
@@ -122,6 +149,8 @@ async def test_one_event_per_call_success_and_failure(
     [event] = calls(events)
     assert event["status"] == "ok"
     assert event["request_id"] == result.request_id
+    if isinstance(result, llmcfg.ImageResult):  # what image generation adds to its event
+        assert (event["images"], event["size"], event["quality"]) == (1, result.size, result.quality)
     failing(fake, 500)
     with pytest.raises(llmcfg.ProviderError):
         await run(kind, llm, fresh=True)
@@ -262,3 +291,28 @@ async def test_an_abandoned_stream_is_closed_settled_and_recorded_once(
     assert (event["status"], event["stream"], event["cost_source"]) == ("ok", "abandoned", "estimate")
     assert set(reserved(llm)) == {0.0}
     assert spent_today(llm) == pytest.approx(event["cost_usd"])
+
+
+@pytest.mark.parametrize("kind", KINDS)
+async def test_a_call_by_quality_resolves_the_kinds_preset(
+    kind: str, make_llm: Callable[..., LLM], events: list[dict[str, Any]]
+) -> None:
+    _, alias, preset, _ = KINDS[kind]
+    result = await run(kind, make_llm(), quality="fast")
+    assert (result.alias, result.requested) == (alias, f"{preset}/fast")
+    [event] = calls(events)
+    assert (event["alias"], event["requested"]) == (alias, f"{preset}/fast")
+
+
+@pytest.mark.parametrize("kind", BAD_INPUT)
+async def test_a_bad_input_fails_before_sending_with_one_event_and_no_reservation(
+    kind: str, make_llm: Callable[..., LLM], fake: FakeProvider, events: list[dict[str, Any]]
+) -> None:
+    llm = make_llm()
+    caller, error = BAD_INPUT[kind]
+    with pytest.raises(error):
+        await run(kind, llm, caller=caller)
+    assert fake.requests == []
+    [event] = calls(events)
+    assert (event["status"], event["error"], event["alias"]) == ("error", error.__name__, KINDS[kind][1])
+    assert set(reserved(llm)) == {0.0}
