@@ -234,7 +234,7 @@ class Recorder(CallHook):
 
     def before_send(self, call: Any) -> float:
         self.seen.append(("before_send", call.request_id))
-        return 0.01
+        return 0.2  # a rate limit's wait: part of the call's latency
 
     def finished(self, call: Any, event: dict[str, Any]) -> None:
         self.seen.append(("finished", event["request_id"]))
@@ -247,6 +247,7 @@ async def test_hooks_see_every_call_once(kind: str, make_llm: Callable[..., LLM]
     result = await run(kind, llm)
     rid = result.request_id
     assert hook.seen == [("started", rid), ("before_send", rid), ("finished", rid)]
+    assert result.latency_ms >= 200  # the wait really happened (a lower bound: no timing target)
 
 
 async def test_a_cancelled_call_releases_its_reservation_and_is_recorded(
