@@ -79,6 +79,8 @@ def run_group(name: str, keep: bool, children: int) -> tuple[int, int, list[str]
         f"only_mutate =\n    {only}\n"
         f"pytest_add_cli_args_test_selection =\n    {selection}\n"
         "pytest_add_cli_args = -p no:cacheprovider\n"
+        # mutmut copies tests/ into its own folder; the tests also read the docs and the sample files
+        "also_copy =\n    docs\n    examples\n    README.md\n    llm_config.yaml\n"
         "process_isolation = forkserver\nforkserver_warmup = import\npreload_modules_file = preload.txt\n"
     )
     print(f"== {name}: mutating {', '.join(modules)}; tests {', '.join(tests)} (in {folder})", flush=True)
@@ -95,6 +97,11 @@ def run_group(name: str, keep: bool, children: int) -> tuple[int, int, list[str]
     ]
     if not keep and not survivors:
         shutil.rmtree(folder, ignore_errors=True)
+    if int(stats.get("total", 0)) and not any(
+        int(stats.get(k, 0)) for k in ("killed", "survived", "timeout")
+    ):
+        print(done.stdout[-3000:], done.stderr[-3000:], sep="\n")
+        raise SystemExit(f"mutmut checked no mutant of group {name} (see its output above; folder {folder})")
     killed = int(stats.get("killed", 0))
     total = (
         killed
