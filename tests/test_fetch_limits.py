@@ -4,6 +4,7 @@ and every refusal an ImageFetchError subclass with its reason and one ``image.fe
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
 import tracemalloc
@@ -226,6 +227,26 @@ def test_the_connection_goes_to_the_address_that_was_checked(
     assert driver(fetcher(), f"http://rebind.test:{fake.port}/a.png").content_type == "image/png"
     assert lookups == ["rebind.test"]
     assert fake.gets == ["/a.png"]
+
+
+@pytest.mark.parametrize("driver", DRIVERS)
+def test_the_deadline_covers_a_slow_dns_lookup(driver: Driver, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A name server that answers after 3 s (an attacker's own domain can): a 1 s fetch ends at
+    1 s, in both drivers. The sync runner used to wait for getaddrinfo however long it took, and
+    asyncio.run waited for the lookup left in its default executor."""
+    guarded = socket.getaddrinfo
+
+    def slow_name_server(name: object, port: object, *args: object, **kwargs: object) -> object:
+        if name == "slow-dns.test":
+            time.sleep(3)
+            name = "127.0.0.1"
+        return guarded(name, port, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(socket, "getaddrinfo", slow_name_server)
+    start = time.monotonic()
+    with pytest.raises(ImageFetchError, match=r"longer than fetch\.timeout_s \(1 s, a total deadline"):
+        driver(fetcher(timeout_s=1), "http://slow-dns.test/a.png")
+    assert time.monotonic() - start < 1.8
 
 
 REFUSALS = [

@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import concurrent.futures
 import contextlib
 import ipaddress
 import socket
 import ssl
+import threading
 from collections.abc import AsyncIterator, Generator, Iterable, Iterator
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
@@ -47,6 +49,22 @@ _T = TypeVar("_T")
 
 def _addresses(infos: list[Any]) -> list[str]:
     return [str(info[4][0]) for info in infos]
+
+
+def _lookup(host: str, port: int) -> concurrent.futures.Future[list[str]]:
+    """getaddrinfo in a daemon thread of its own, so each runner waits for it only until the
+    deadline: a name server that answers slowly (an attacker's own domain can) cannot hold a fetch,
+    and neither interpreter exit nor ``asyncio.run`` waits for a lookup that was given up."""
+    future: concurrent.futures.Future[list[str]] = concurrent.futures.Future()
+
+    def resolve() -> None:
+        try:
+            future.set_result(_addresses(socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)))
+        except BaseException as error:  # handed to the waiting runner
+            future.set_exception(error)
+
+    threading.Thread(target=resolve, name="llmcfg-fetch-lookup", daemon=True).start()
+    return future
 
 
 def _host_of(url: str) -> str | None:
@@ -185,7 +203,7 @@ class ImageFetcher:
         except socket.gaierror:
             unresolved = ImageFetchError(f"host {_host_of(policy.url)!r} did not resolve")
             raise self._refused(policy.url, unresolved) from None
-        except (httpx.TimeoutException, asyncio.TimeoutError, TimeoutError):
+        except (httpx.TimeoutException, asyncio.TimeoutError, concurrent.futures.TimeoutError, TimeoutError):
             raise self._refused(policy.url, _timed_out(policy)) from None
         except (httpx.InvalidURL, ValueError) as invalid:
             raise self._refused(policy.url, ForbiddenHostError(f"not a valid URL ({invalid})")) from None
@@ -208,9 +226,7 @@ class ImageFetcher:
             driver = Driver(steps)
             while (step := driver.next()) is not None:
                 if isinstance(step, Resolve):
-                    driver.reply = _addresses(
-                        socket.getaddrinfo(step.host, step.port, type=socket.SOCK_STREAM)
-                    )
+                    driver.reply = _lookup(step.host, step.port).result(policy.remaining())
                 elif isinstance(step, Send):
                     hop.close()
                     if client is None:
@@ -233,9 +249,8 @@ class ImageFetcher:
                 driver = Driver(steps)
                 while (step := driver.next()) is not None:
                     if isinstance(step, Resolve):
-                        loop = asyncio.get_running_loop()
-                        lookup = loop.getaddrinfo(step.host, step.port, type=socket.SOCK_STREAM)
-                        driver.reply = _addresses(await asyncio.wait_for(lookup, policy.remaining()))
+                        lookup = asyncio.wrap_future(_lookup(step.host, step.port))
+                        driver.reply = await asyncio.wait_for(lookup, policy.remaining())
                     elif isinstance(step, Send):
                         await hop.aclose()
                         if client is None:
