@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
+import threading
 from pathlib import Path
 
 import pytest
@@ -83,3 +84,21 @@ def test_saved_files_stay_inside_the_folder_and_no_temporary_remains(tmp_path: P
     assert saved[1] == saved[2]
     assert only_files(folder) == sorted({name_of(images[0]), name_of(images[1])})
     assert all(os.stat(path).st_nlink == 1 for path in saved)  # the temporary name is gone
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes are POSIX")
+def test_a_named_pipe_at_the_final_name_does_not_hang_the_save(tmp_path: Path) -> None:
+    """A FIFO planted at the content-hash name: comparing it with the image must not open it for
+    a blocking read (that waits forever for a writer); it is left alone and the next name taken."""
+    data, folder = png(), tmp_path / "out"
+    folder.mkdir()
+    os.mkfifo(folder / name_of(data))
+    saved: list[Path] = []
+    worker = threading.Thread(target=lambda: saved.extend(result_of(data).save(folder)), daemon=True)
+    worker.start()
+    worker.join(5)
+    if worker.is_alive():  # unblock the stuck open() so the thread ends with the test
+        os.close(os.open(folder / name_of(data), os.O_WRONLY | os.O_NONBLOCK))
+        pytest.fail("save() blocked opening a named pipe planted at the final name")
+    assert saved == [folder / name_of(data).replace(".png", "-2.png")]
+    assert saved[0].read_bytes() == data

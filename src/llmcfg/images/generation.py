@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from llmcfg.images.fetch import ImageFetcher
 
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+_NONBLOCK = getattr(os, "O_NONBLOCK", 0)
 
 __all__ = [
     "IMAGE_MODELS",
@@ -163,9 +164,10 @@ def image_cost(
 
 
 def _same_file(path: Path, data: bytes) -> bool:
-    """``path`` is a regular file (not a link) holding exactly ``data``; links are never read."""
+    """``path`` is a regular file (not a link) holding exactly ``data``; links are never read, and
+    a planted named pipe is opened without blocking (a plain open waits forever for a writer)."""
     try:
-        descriptor = os.open(path, os.O_RDONLY | _NOFOLLOW)
+        descriptor = os.open(path, os.O_RDONLY | _NOFOLLOW | _NONBLOCK)
     except OSError:
         return False
     with os.fdopen(descriptor, "rb") as existing:
