@@ -3,8 +3,9 @@
 Why not ``ipaddress.is_global``: its answer changes between Python patch releases (3.11.7 calls
 ``192.0.0.192``, the Oracle Cloud metadata address, and ``fec0::/10`` global), and an SSRF
 check must not depend on which interpreter runs it. The table below is written out from the IANA
-IPv4 and IPv6 Special-Purpose Address Registries, plus multicast, the reserved and unassigned space
-and IPv6 site-local; it is checked with plain network membership only, identical on every Python.
+IPv4 and IPv6 Special-Purpose Address Registries, plus multicast, the reserved and unassigned space,
+IPv6 site-local and one public address that answers inside every VM of its cloud (Azure's WireServer,
+168.63.129.16); it is checked with plain network membership only, identical on every Python.
 
 Whole registry blocks are denied, including the few anycast services inside them that IANA marks
 globally reachable (192.0.0.9, AS112, AMT, ...): no image is ever served from them, and a shorter
@@ -32,6 +33,7 @@ DENIED_V4 = tuple(
         "100.64.0.0/10",  # shared address space, carrier-grade NAT (RFC 6598)
         "127.0.0.0/8",  # loopback
         "169.254.0.0/16",  # link-local, cloud metadata 169.254.169.254 (RFC 3927)
+        "168.63.129.16/32",  # Azure WireServer: public, yet every Azure VM reaches it as a host service
         "172.16.0.0/12",  # private
         "192.0.0.0/24",  # IETF protocol assignments, incl. 192.0.0.192 (Oracle Cloud metadata)
         "192.0.2.0/24",  # documentation TEST-NET-1 (RFC 5737)
