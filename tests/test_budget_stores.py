@@ -9,6 +9,7 @@ import signal
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -52,8 +53,8 @@ def test_reserve_refuses_past_the_limit_and_counts_reservations(store_at: tuple[
     assert refusal is not None
     assert (refusal.window, refusal.limit, refusal.used) == ("total:day:d", 1.0, pytest.approx(0.6))
     assert store.totals(WINDOWS, NOW) == {
-        "total:day:d": (0.0, pytest.approx(0.6)),
-        "alias=a:day:d": (0.0, pytest.approx(0.6)),
+        "total:day:d": (0.0, pytest.approx(0.6), 0),
+        "alias=a:day:d": (0.0, pytest.approx(0.6), 0),
     }
 
 
@@ -63,7 +64,7 @@ def test_settle_records_the_actual_and_release_frees(store_at: tuple[str, str]) 
     store.settle("r1", WINDOWS, 0.25)
     store.reserve("r2", WINDOWS, {"total:day:d": 1.0}, 0.7, NOW, 60)
     store.release("r2")
-    assert store.totals(WINDOWS, NOW)["total:day:d"] == (pytest.approx(0.25), 0.0)
+    assert store.totals(WINDOWS, NOW)["total:day:d"] == (pytest.approx(0.25), 0.0, 0)
     assert (
         store.reserve("r3", WINDOWS, {"total:day:d": 1.0}, 0.75, NOW, 60) is None
     )  # 0.25 + 0.75 fits exactly
@@ -73,7 +74,16 @@ def test_settle_after_expiry_is_still_recorded(store_at: tuple[str, str]) -> Non
     store = open_store(*store_at)
     store.reserve("r1", WINDOWS, {}, 0.5, NOW, 1)
     store.settle("r1", WINDOWS, 0.4)
-    assert store.totals(WINDOWS, NOW + 100)["total:day:d"] == (pytest.approx(0.4), 0.0)
+    assert store.totals(WINDOWS, NOW + 100)["total:day:d"] == (pytest.approx(0.4), 0.0, 0)
+
+
+def test_an_unknown_cost_is_counted_apart_never_as_zero(store_at: tuple[str, str]) -> None:
+    store = open_store(*store_at)
+    store.reserve("r1", WINDOWS, {}, 0.0, NOW, 60)
+    store.settle("r1", WINDOWS, None)
+    store.reserve("r2", WINDOWS, {}, 0.1, NOW, 60)
+    store.settle("r2", WINDOWS, 0.1)
+    assert store.totals(WINDOWS, NOW)["alias=a:day:d"] == (pytest.approx(0.1), 0.0, 1)
 
 
 def _reserve_and_hang(kind: str, where: str, ready: multiprocessing.synchronize.Event) -> None:  # type: ignore[name-defined]
@@ -104,6 +114,43 @@ def _hammer(kind: str, where: str, count: int, results: multiprocessing.Queue) -
             store.settle(f"{os.getpid()}-{index}", WINDOWS, 0.01)
             granted += 1
     results.put(granted)
+
+
+ROUNDS = 40
+
+
+def _race(kind: str, where: str, barrier: Any, results: multiprocessing.Queue) -> None:  # type: ignore[type-arg]
+    store = open_store(kind, where)
+    granted = []
+    for round_ in range(ROUNDS):
+        # many limited windows: each is checked before any is written, the span a race needs
+        windows = [f"w{index}:day:{round_}" for index in range(256)]
+        barrier.wait(timeout=60)  # every process reserves at the same moment
+        if (
+            store.reserve(f"{os.getpid()}-{round_}", windows, dict.fromkeys(windows, 1.0), 0.6, NOW, 60)
+            is None
+        ):
+            granted.append(round_)
+    results.put(granted)
+
+
+def test_simultaneous_reservations_never_both_fit(store_at: tuple[str, str]) -> None:
+    """4 processes released together by a barrier, 40 rounds, each round its own windows with room for
+    one reservation: exactly one may win each round. A check-then-insert without a transaction lets
+    two processes read the same 'used' and both win (this fails on the local store without
+    ``BEGIN IMMEDIATE``)."""
+    context = multiprocessing.get_context("spawn")
+    results = context.Queue()
+    barrier = context.Barrier(4)
+    workers = [context.Process(target=_race, args=(*store_at, barrier, results)) for _ in range(4)]
+    for worker in workers:
+        worker.start()
+    granted = [round_ for _ in workers for round_ in results.get(timeout=180)]
+    for worker in workers:
+        worker.join()
+    doubled = sorted({r for r in granted if granted.count(r) > 1})
+    assert not doubled, f"rounds where two reservations both fit: {doubled}"
+    assert sorted(granted) == list(range(ROUNDS))
 
 
 def test_reservations_are_atomic_across_processes(store_at: tuple[str, str]) -> None:

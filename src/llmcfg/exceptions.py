@@ -154,14 +154,17 @@ class UnsupportedParameterError(LLMCfgError, TypeError):
 class BudgetExceededError(LLMCfgError):
     """The call would pass a budget limit; it was not sent."""
 
-    def __init__(self, limit_name: str, *, spent_usd: float, limit_usd: float, estimate_usd: float) -> None:
+    def __init__(
+        self, limit_name: str, *, spent_usd: float, limit_usd: float, estimate_usd: float, basis: str = ""
+    ) -> None:
         self.limit_name = limit_name
         self.spent_usd = spent_usd
         self.limit_usd = limit_usd
-        self.estimate_usd = estimate_usd
+        self.estimate_usd = float(estimate_usd)
+        self.basis = basis  # how the estimate was reached: which output figure it assumed
         super().__init__(
             f"budget {limit_name} would be exceeded: spent ${spent_usd:.6f} of ${limit_usd:.6f}, "
-            f"this call may cost up to ${estimate_usd:.6f}"
+            f"this call may cost up to ${estimate_usd:.6f}" + (f" (estimate: {basis})" if basis else "")
         )
 
 

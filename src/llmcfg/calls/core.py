@@ -33,6 +33,7 @@ from llmcfg.exceptions import (
 )
 from llmcfg.images.fetch import ImageFetcher
 from llmcfg.money.budget.guard import BudgetGuard, Clock, Reservation
+from llmcfg.money.budget.spend import Spend
 from llmcfg.money.budget.stores import BudgetStore
 from llmcfg.money.events import CostLog
 from llmcfg.money.usage_stats import UsageStats
@@ -247,7 +248,7 @@ class CallCore(Outcomes):
 
     def _settle(self, reservation: Reservation | None, result: CallResult) -> None:
         if reservation is not None:
-            self.budget.settle(reservation, result.cost_usd or 0.0)
+            self.budget.settle(reservation, result.cost_usd)  # unknown stays unknown, never $0
 
     def _release(self, reservation: Reservation | None) -> None:
         if reservation is not None:
@@ -257,9 +258,9 @@ class CallCore(Outcomes):
         """Requests, errors, tokens, cost and cache hit rate: total and by model, alias and kind."""
         return self.stats.snapshot()
 
-    def spend(self) -> dict[str, dict[str, float | None]]:
-        """Spent, reserved and limit of today's and this month's budget windows."""
-        return self.budget.spend() if self.budget.active else {}
+    def spend(self) -> Spend:
+        """Spent, reserved, limit, remaining and reset time of today's and this month's windows."""
+        return self.budget.spend() if self.budget.active else Spend([])
 
     @property
     def caches(self) -> Caches:

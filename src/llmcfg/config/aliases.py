@@ -6,7 +6,8 @@ Router arguments and the cost of a call alike. Reads LiteLLM's table as a file (
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 from llmcfg.config.schema import Config, ModelAlias
 from llmcfg.images.models import image_model
@@ -35,6 +36,9 @@ class AliasInfo:
     price_source: str  # override | table | unknown
     reports_cost: bool  # the provider puts the call's cost in its usage (OpenRouter)
     json_schema: bool = False  # accepts response_format json_schema (LiteLLM's table)
+    image_prices: Mapping[str, float] = field(default_factory=dict)  # "quality/size" | "size" -> USD
+    max_tokens: int | None = None  # the alias's params.max_tokens (or max_completion_tokens)
+    assume_output_tokens: int | None = None  # budgets.assume_output_tokens, for estimates
 
     @property
     def priced(self) -> bool:
@@ -58,20 +62,25 @@ def describe(config: Config, alias: str) -> AliasInfo:
         source = "override"
         input_per_token = price.input_per_mtok / 1e6 if price.input_per_mtok is not None else None
         output_per_token = price.output_per_mtok / 1e6 if price.output_per_mtok is not None else None
-        per_image = price.per_image
+        image_prices: Mapping[str, float] = {}
+        per_image = price.per_image if not isinstance(price.per_image, dict) else None
+        if isinstance(price.per_image, dict):  # the headline (plan, estimates) is the dearest
+            image_prices, per_image = price.per_image, max(price.per_image.values(), default=None)
         cached = (
             price.cached_input_per_mtok / 1e6 if price.cached_input_per_mtok is not None else input_per_token
         )
     elif facts is not None and facts.priced:
         source = "table"
-        input_per_token, output_per_token, per_image = (
+        input_per_token, output_per_token, per_image, image_prices = (
             facts.input_per_token,
             facts.output_per_token,
             facts.per_image,
+            facts.image_prices,
         )
         cached = facts.cached_input_per_token if facts.cached_input_per_token is not None else input_per_token
     else:
         source, input_per_token, output_per_token, per_image, cached = "unknown", None, None, None, None
+        image_prices = {}
     # llmcfg's own image table knows models LiteLLM's does not (openai/dall-e-3 has no entry there).
     tabled_mode = facts.mode if facts is not None and facts.mode else None
     mode = entry.mode or tabled_mode or ("image_generation" if image_model(routed) else "chat")
@@ -92,4 +101,12 @@ def describe(config: Config, alias: str) -> AliasInfo:
         price_source=source,
         reports_cost=routed.partition("/")[0] in COST_REPORTING_PROVIDERS,
         json_schema=bool(facts is not None and facts.supports_response_schema),
+        image_prices=image_prices,
+        max_tokens=_params_max_tokens(entry.params),
+        assume_output_tokens=config.budgets.assume_output_tokens,
     )
+
+
+def _params_max_tokens(params: Mapping[str, object]) -> int | None:
+    value = params.get("max_tokens", params.get("max_completion_tokens"))
+    return int(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None

@@ -8,6 +8,7 @@ Cross-references (aliases named in presets, fallback cycles, capabilities) are c
 from __future__ import annotations
 
 import os
+import re
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
@@ -30,6 +31,7 @@ __all__ = [
     "WindowLimits",
 ]
 
+_SIZE = re.compile(r"^\d+x\d+$")
 Quality = Literal["fast", "balanced", "best"]
 QUALITIES: tuple[Quality, ...] = ("fast", "balanced", "best")
 Mode = Literal["chat", "embedding", "image_generation", "ocr"]
@@ -58,10 +60,28 @@ class Price(_Strict):
 
     input_per_mtok: float | None = Field(None, ge=0, description="USD per 1M input tokens.")
     output_per_mtok: float | None = Field(None, ge=0, description="USD per 1M output tokens.")
-    per_image: float | None = Field(None, ge=0, description="USD per generated image.")
+    per_image: float | dict[str, float] | None = Field(
+        None,
+        description="USD per generated image: one number, or a map keyed by size ('1024x1024') "
+        "or quality/size ('hd/1792x1024').",
+    )
     cached_input_per_mtok: float | None = Field(
         None, ge=0, description="USD per 1M input tokens read from the provider's prompt cache."
     )
+
+    @field_validator("per_image")
+    @classmethod
+    def _image_prices(cls, value: float | dict[str, float] | None) -> float | dict[str, float] | None:
+        prices = value if isinstance(value, dict) else {"": value} if value is not None else {}
+        for key, usd in prices.items():
+            if usd < 0:
+                raise ValueError(f"per_image{' ' + repr(key) if key else ''} must be >= 0, got {usd}")
+            size = key.rpartition("/")[2]
+            if key and not _SIZE.match(size):
+                raise ValueError(
+                    f"per_image key {key!r}: use a size like '1024x1024' or quality/size like 'hd/1792x1024'"
+                )
+        return value
 
 
 class ImageCapsConfig(_Strict):
@@ -190,6 +210,23 @@ class BudgetConfig(_Strict):
     reservation_ttl_s: float = Field(
         900.0, gt=0, description="A reservation left by a crashed process stops counting after this, seconds."
     )
+    unpriced: Literal["refuse", "allow"] = Field(
+        "refuse",
+        description="An alias with no known price: refused at load while budgets are set (refuse), or "
+        "allowed and recorded with cost_source unknown, outside every limit (allow).",
+    )
+    assume_output_tokens: int | None = Field(
+        4096,
+        gt=0,
+        description="Output tokens assumed for the worst-case estimate when neither the call nor the "
+        "alias's params set max_tokens; null: the model's maximum output.",
+    )
+
+    @property
+    def active(self) -> bool:
+        """Any limit set: calls are then estimated, reserved and settled."""
+        limits = (self.per_request_usd, self.daily_usd, self.monthly_usd)
+        return any(value is not None for value in limits) or bool(self.per_alias or self.per_kind)
 
 
 class CacheConfig(_Strict):

@@ -128,6 +128,33 @@ def check(config: Config, positions: Positions) -> list[ConfigIssue]:
 
     if not issues:  # capability checks only make sense once every name resolves
         issues.extend(_capabilities(config, positions))
+        issues.extend(_unpriced(config, positions))
+    return issues
+
+
+def _unpriced(config: Config, positions: Positions) -> list[ConfigIssue]:
+    """With budgets set, an alias with no known price would estimate to $0 and slip past every
+    limit: refused unless the user accepts that with ``budgets.unpriced: allow``."""
+    if not config.budgets.active or config.budgets.unpriced == "allow":
+        return []
+    issues = []
+    for alias in config.models:
+        info = describe(config, alias)
+        if info.priced:
+            continue
+        how = (
+            "price: {per_image: 0.04}"
+            if info.mode == "image_generation"
+            else "price: {input_per_mtok: 0.5, output_per_mtok: 1.5}"
+        )
+        issues.append(
+            positions.issue(
+                f"models.{alias}",
+                f"alias {alias!r} ({info.litellm_model}) has no known price, so budgets cannot cap it: "
+                f"add `{how}` (USD) to the alias, or set `budgets.unpriced: allow` to send it uncapped "
+                "and record its calls as cost unknown",
+            )
+        )
     return issues
 
 

@@ -1,9 +1,9 @@
 """Image generation: what each model accepts (as data, overridable per alias), checks made before
 any request, the price of what came back, and saving results to files.
 
-Prices, in order of trust: what the provider reported; the alias's ``price.per_image``; the image
-tokens in the response's usage (gpt-image models); LiteLLM's table keyed by quality, size and model
-(``low/1024-x-1024/gpt-image-1``); else unknown, never a silent $0.
+Prices (``llmcfg.money.cost.image_cost``), in order of trust: what the provider reported; the
+alias's ``price.per_image``; the image tokens in the response's usage (gpt-image models); llmcfg's
+list prices by size and quality (dall-e); LiteLLM's table; else unknown, never a silent $0.
 """
 
 from __future__ import annotations
@@ -25,8 +25,7 @@ from llmcfg.config.schema import ImageCapsConfig
 from llmcfg.exceptions import CapabilityError, NotAnImageError
 from llmcfg.images.decode import sniff
 from llmcfg.images.models import IMAGE_MODELS, ImageCaps, image_model, with_override
-from llmcfg.money.cost import CallCost
-from llmcfg.money.prices import price_table
+from llmcfg.money.cost import image_cost  # re-exported: the price of what came back lives in money/
 
 if TYPE_CHECKING:
     from llmcfg.images.fetch import ImageFetcher
@@ -120,47 +119,6 @@ def check_request(
     if style is not None and (caps.sizes or caps.qualities) and style not in caps.styles:
         raise _refuse(alias, "style", style, caps.styles or "no style setting")
     return ImageRequest(prompt, size, n, quality, style, response_format)
-
-
-def _table_price(model: str, size: str | None, quality: str | None, count: int) -> float | None:
-    if not size or "x" not in size:
-        return None
-    table = price_table()
-    provider, _, bare = model.partition("/")
-    dashed = size.replace("x", "-x-")
-    keys = [f"{quality}/{dashed}/{bare}", f"{provider}/{quality}/{dashed}/{bare}"] if quality else []
-    keys += [f"{dashed}/{bare}", f"standard/{dashed}/{bare}"]
-    for key in keys:
-        entry = table.get(key)
-        if not isinstance(entry, dict):
-            continue
-        if isinstance(entry.get("input_cost_per_image"), (int, float)):
-            return float(entry["input_cost_per_image"]) * count
-        if isinstance(entry.get("input_cost_per_pixel"), (int, float)):
-            width, height = (int(side) for side in size.split("x"))
-            return float(entry["input_cost_per_pixel"]) * width * height * count
-    return None
-
-
-def image_cost(
-    info: AliasInfo,
-    size: str | None,
-    quality: str | None,
-    count: int,
-    reported: float | None,
-    usage_usd: float | None,
-) -> CallCost:
-    """``quality`` is the one in effect: the requested one, else the model's default."""
-    if reported is not None and info.reports_cost:
-        return CallCost(reported, "provider")
-    if info.price_source == "override" and info.per_image is not None:
-        return CallCost(info.per_image * count, "override")
-    if usage_usd:  # token-priced (gpt-image): LiteLLM priced the usage the provider reported
-        return CallCost(float(usage_usd), "table")
-    table = _table_price(info.litellm_model, size, quality, count)
-    if table is not None:
-        return CallCost(table, "table")
-    return CallCost(None, "unknown")
 
 
 def _same_file(path: Path, data: bytes) -> bool:

@@ -1,8 +1,8 @@
 """What one call cost, and where that number came from.
 
 Order of trust: what the provider reported (OpenRouter's ``usage.cost``), then the alias's own
-``price`` (a negotiated price wins), then LiteLLM's table. A model nobody priced is ``unknown``,
-never a silent $0.
+``price`` (a negotiated price wins), then the tables (llmcfg's image list prices, LiteLLM's table).
+A model nobody priced is ``unknown``, never a silent $0.
 """
 
 from __future__ import annotations
@@ -10,8 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from llmcfg.config.aliases import AliasInfo
+from llmcfg.money.prices import image_price, price_table
 
-__all__ = ["CallCost", "token_cost"]
+__all__ = ["CallCost", "image_cost", "token_cost"]
 
 
 @dataclass(frozen=True)
@@ -44,3 +45,56 @@ def token_cost(
         + tokens_out * (info.output_per_token or 0.0)
     )
     return CallCost(usd, info.price_source)
+
+
+def _litellm_image_price(model: str, size: str | None, quality: str | None, count: int) -> float | None:
+    """LiteLLM's ``{quality}/{W-x-H}/{model}`` keys (per image, or per pixel)."""
+    if not size or "x" not in size:
+        return None
+    table = price_table()
+    provider, _, bare = model.partition("/")
+    dashed = size.replace("x", "-x-")
+    keys = [f"{quality}/{dashed}/{bare}", f"{provider}/{quality}/{dashed}/{bare}"] if quality else []
+    keys += [f"{dashed}/{bare}", f"standard/{dashed}/{bare}"]
+    for key in keys:
+        entry = table.get(key)
+        if not isinstance(entry, dict):
+            continue
+        if isinstance(entry.get("input_cost_per_image"), (int, float)):
+            return float(entry["input_cost_per_image"]) * count
+        if isinstance(entry.get("input_cost_per_pixel"), (int, float)):
+            width, height = (int(side) for side in size.split("x"))
+            return float(entry["input_cost_per_pixel"]) * width * height * count
+    return None
+
+
+def image_cost(
+    info: AliasInfo,
+    size: str | None,
+    quality: str | None,
+    count: int,
+    reported: float | None,
+    usage_usd: float | None,
+) -> CallCost:
+    """What ``count`` generated images cost. ``quality`` is the one in effect (the requested one,
+    else the model's default). Order: the provider's figure; the alias's ``price.per_image`` (a
+    number, or a map by size / quality/size); the image tokens LiteLLM priced (gpt-image); llmcfg's
+    list prices by size and quality; LiteLLM's table; else unknown."""
+    if reported is not None and info.reports_cost:
+        return CallCost(reported, "provider")
+    if info.price_source == "override" and info.per_image is not None:
+        if not info.image_prices:
+            return CallCost(info.per_image * count, "override")
+        each = image_price(info.image_prices, size, quality)
+        if each is not None:
+            return CallCost(each * count, "override")
+    if usage_usd:  # token-priced (gpt-image): LiteLLM priced the usage the provider reported
+        return CallCost(float(usage_usd), "table")
+    if info.price_source == "table" and info.image_prices:
+        each = image_price(info.image_prices, size, quality)
+        if each is not None:
+            return CallCost(each * count, "table")
+    table = _litellm_image_price(info.litellm_model, size, quality, count)
+    if table is not None:
+        return CallCost(table, "table")
+    return CallCost(None, "unknown")

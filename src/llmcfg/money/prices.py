@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import importlib.util
 import json
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from functools import cache
 from pathlib import Path
 from typing import Any
 
-__all__ = ["BUILTIN_MODELS", "ModelFacts", "known_providers", "lookup"]
+__all__ = ["BUILTIN_MODELS", "IMAGE_LIST_PRICES", "ModelFacts", "image_price", "known_providers", "lookup"]
 
 _PRICE_FILE = "model_prices_and_context_window_backup.json"
 _PROVIDER_FILE = "provider_endpoints_support_backup.json"
@@ -33,6 +34,7 @@ class ModelFacts:
     max_output_tokens: int | None
     supports_vision: bool
     supports_response_schema: bool = False
+    image_prices: Mapping[str, float] = field(default_factory=dict)  # "quality/size" or "size" -> USD
 
     @property
     def priced(self) -> bool:
@@ -103,10 +105,44 @@ BUILTIN_MODELS: dict[str, dict[str, Any]] = {
 }
 
 
+# OpenAI's list prices per image, by quality and size: LiteLLM 1.110 has no ``dall-e-3`` key for
+# OpenAI at all (only azure/ and aiml/), and a flat per-image price is wrong for every size but one.
+IMAGE_LIST_PRICES: dict[str, dict[str, float]] = {
+    "openai/dall-e-3": {
+        "standard/1024x1024": 0.04,
+        "standard/1024x1792": 0.08,
+        "standard/1792x1024": 0.08,
+        "hd/1024x1024": 0.08,
+        "hd/1024x1792": 0.12,
+        "hd/1792x1024": 0.12,
+    },
+    "openai/dall-e-2": {"256x256": 0.016, "512x512": 0.018, "1024x1024": 0.02},
+}
+
+
+def image_price(prices: Mapping[str, float], size: str | None, quality: str | None) -> float | None:
+    """The price of one image from a map keyed by ``quality/size`` or ``size``; None when the map
+    does not cover this size and quality. Without a quality, the dearest one for that size counts."""
+    if quality and size and f"{quality}/{size}" in prices:
+        return prices[f"{quality}/{size}"]
+    if size and size in prices:
+        return prices[size]
+    if quality is None and size:
+        sized = [usd for key, usd in prices.items() if key.endswith(f"/{size}")]
+        return max(sized) if sized else None
+    return None
+
+
 def lookup(litellm_model: str) -> ModelFacts | None:
     """Facts for ``provider/model`` as LiteLLM spells it; tried with and without the provider prefix."""
     if litellm_model in BUILTIN_MODELS:
         return _facts(litellm_model, BUILTIN_MODELS[litellm_model])
+    if litellm_model in IMAGE_LIST_PRICES:
+        prices = IMAGE_LIST_PRICES[litellm_model]
+        facts = _facts(
+            litellm_model, {"mode": "image_generation", "output_cost_per_image": max(prices.values())}
+        )
+        return replace(facts, image_prices=prices)
     table = price_table()
     provider, _, bare = litellm_model.partition("/")
     for key in (litellm_model, bare):

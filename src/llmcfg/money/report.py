@@ -1,66 +1,36 @@
-"""``llmcfg costs``: totals from the JSONL cost log, streamed line by line (flat memory for any
-size), corrupt lines skipped and counted. Never imports litellm."""
+"""``llmcfg costs``: totals from the JSONL cost log by model, alias, kind or day, streamed (flat memory
+for any size), corrupt lines skipped and counted. Never imports litellm.
+
+A call whose cost is unknown is never counted as $0: ``Totals.unpriced`` says how many there were,
+and every printed total shows them (``$1.20 + ? (3 unpriced)``).
+"""
 
 from __future__ import annotations
 
-import json
 import re
 import time
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from operator import attrgetter
 from pathlib import Path
 
-__all__ = ["GROUPINGS", "Report", "Totals", "parse_since", "report", "report_file"]
+from llmcfg.money.logscan import Event, Key, Scan, Totals, scan_file, scan_lines
+
+__all__ = ["GROUPINGS", "Report", "Totals", "money_text", "parse_since", "report", "report_file"]
 
 GROUPINGS = ("model", "alias", "kind", "day")
 _RELATIVE = re.compile(r"^(\d+(?:\.\d+)?)([smhdw])$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 
 
-@dataclass
-class Totals:
-    requests: int = 0
-    tokens_in: int = 0
-    tokens_out: int = 0
-    cost_usd: float = 0.0
-    saved_usd: float = 0.0
-    cache_hits: int = 0
-    errors: int = 0
-    blocked: int = 0
-    unpriced: int = 0
-
-    def add(self, event: dict[str, object]) -> None:
-        self.requests += 1
-        self.tokens_in += int(event.get("tokens_in") or 0)  # type: ignore[call-overload]
-        self.tokens_out += int(event.get("tokens_out") or 0)  # type: ignore[call-overload]
-        cost = event.get("cost_usd")
-        if isinstance(cost, (int, float)):
-            self.cost_usd += cost
-        elif event.get("status") == "ok":
-            self.unpriced += 1
-        saved = event.get("saved_usd")
-        if isinstance(saved, (int, float)):
-            self.saved_usd += saved
-        self.cache_hits += event.get("cached") is True
-        status = event.get("status")
-        self.errors += status == "error"
-        self.blocked += status == "blocked"
-
-    @property
-    def average_cost_usd(self) -> float:
-        return self.cost_usd / self.requests if self.requests else 0.0
-
-    @property
-    def cache_hit_rate(self) -> float:
-        return self.cache_hits / self.requests if self.requests else 0.0
-
-    def as_dict(self) -> dict[str, float]:
-        return {
-            **asdict(self),
-            "average_cost_usd": self.average_cost_usd,
-            "cache_hit_rate": self.cache_hit_rate,
-        }
+def money_text(usd: float | None, unpriced: int = 0, digits: int = 4) -> str:
+    """A dollar figure that never hides unknown costs: ``?`` alone when nothing is known,
+    ``$x + ? (n unpriced)`` when part is."""
+    if usd is None or (unpriced and not usd):
+        return f"? ({unpriced:,} unpriced)" if unpriced else "?"
+    text = f"${usd:.{digits}f}"
+    return f"{text} + ? ({unpriced:,} unpriced)" if unpriced else text
 
 
 @dataclass
@@ -95,46 +65,41 @@ def parse_since(text: str, now: float | None = None) -> float:
     return moment.timestamp()
 
 
-def _key(event: dict[str, object], by: str) -> str:
-    if by == "day":
-        stamp = event.get("ts")
-        return (
-            datetime.fromtimestamp(float(stamp), timezone.utc).strftime("%Y-%m-%d")
-            if isinstance(stamp, (int, float))
-            else "?"
-        )
-    return str(event.get(by) or "-")
+def _day(event: Event) -> int | None:
+    """Days since 1970 (UTC): a number per event, turned into a date once per row."""
+    return int(event.ts // 86400) if event.ts is not None else None
 
 
-def report(lines: Iterable[str], *, by: str = "model", since: float | None = None) -> Report:
+def _key(by: str) -> Key:
     if by not in GROUPINGS:
         raise ValueError(f"--by {by!r}: use one of {', '.join(GROUPINGS)}")
-    result = Report(by)
-    loads = json.loads
-    for line in lines:
-        result.lines += 1
-        if not line.strip():
-            continue
-        try:
-            event = loads(line)
-        except ValueError:
-            result.corrupt += 1
-            continue
-        if not isinstance(event, dict) or event.get("event") != "llm.call":
-            result.corrupt += not isinstance(event, dict)
-            continue
-        stamp = event.get("ts")
-        if since is not None and (not isinstance(stamp, (int, float)) or stamp < since):
-            continue
-        key = _key(event, by)
-        totals = result.rows.get(key)
-        if totals is None:
-            totals = result.rows[key] = Totals()
-        totals.add(event)
-        result.total.add(event)
+    return _day if by == "day" else attrgetter(by)
+
+
+def _label(by: str, key: object) -> str:
+    if by == "day":
+        return (
+            datetime.fromtimestamp(key * 86400, timezone.utc).strftime("%Y-%m-%d")
+            if isinstance(key, int)
+            else "?"
+        )
+    return str(key or "-")
+
+
+def _report(scan: Scan, by: str) -> Report:
+    result = Report(by, total=scan.total(), lines=scan.lines, corrupt=scan.corrupt)
+    for key, totals in scan.rows.items():
+        label = _label(by, key)
+        if label in result.rows:
+            result.rows[label].merge(totals)
+        else:
+            result.rows[label] = totals
     return result
 
 
+def report(lines: Iterable[str | bytes], *, by: str = "model", since: float | None = None) -> Report:
+    return _report(scan_lines(lines, _key(by), since), by)
+
+
 def report_file(path: str | Path, *, by: str = "model", since: float | None = None) -> Report:
-    with open(path, encoding="utf-8", errors="replace") as handle:
-        return report(handle, by=by, since=since)
+    return _report(scan_file(path, _key(by), since), by)

@@ -1,7 +1,11 @@
-"""Worst-case cost of a call before it is sent: input counted, output at its maximum.
+"""Worst-case cost of a call before it is sent: input counted, output at the most it may be.
 
-An alias with no known price estimates to 0: it cannot be capped beforehand, only recorded after
-(its real cost, when the provider reports one, is what gets settled).
+The output figure is, in order: the call's ``max_tokens``, the alias's ``params.max_tokens``,
+``budgets.assume_output_tokens`` (capped at the model's maximum), the model's maximum output. The
+estimate says which one it used (``Estimate.basis``), so a refusal can tell the user what to lower.
+
+An alias with no known price estimates to 0: it cannot be capped beforehand, so budgets refuse such
+an alias at load unless ``budgets.unpriced: allow`` (then it is recorded as unknown after the call).
 """
 
 from __future__ import annotations
@@ -11,9 +15,28 @@ from typing import Any
 from llmcfg.config.aliases import AliasInfo
 from llmcfg.routing.counting import count_tokens
 
-__all__ = ["DEFAULT_MAX_OUTPUT_TOKENS", "chat_estimate", "embed_estimate", "image_estimate", "text_only"]
+__all__ = [
+    "DEFAULT_MAX_OUTPUT_TOKENS",
+    "Estimate",
+    "chat_estimate",
+    "embed_estimate",
+    "image_estimate",
+    "output_tokens",
+    "text_only",
+]
 
-DEFAULT_MAX_OUTPUT_TOKENS = 4096  # when neither the call nor LiteLLM's table says
+DEFAULT_MAX_OUTPUT_TOKENS = 4096  # when nothing says: neither the call, the alias, the budget nor the table
+
+
+class Estimate(float):
+    """A worst-case cost in USD (usable as the float it is) that says how it was reached."""
+
+    basis: str
+
+    def __new__(cls, usd: float, basis: str = "") -> Estimate:
+        estimate = super().__new__(cls, usd)
+        estimate.basis = basis
+        return estimate
 
 
 def text_only(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -32,30 +55,52 @@ def text_only(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return stripped
 
 
+_LOWER = "set max_tokens on the call or params.max_tokens on the alias to lower it"
+
+
+def output_tokens(info: AliasInfo, params: dict[str, Any]) -> tuple[int, str]:
+    """The most output tokens the call may produce, and where that figure came from."""
+    asked = params.get("max_tokens") or params.get("max_completion_tokens")
+    if asked:
+        return int(asked), "the call's max_tokens"
+    if info.max_tokens:
+        return info.max_tokens, f"alias {info.alias!r} params.max_tokens"
+    maximum = info.max_output_tokens
+    assumed = info.assume_output_tokens
+    if assumed and (maximum is None or assumed < maximum):
+        return assumed, f"budgets.assume_output_tokens; {_LOWER}"
+    if maximum:
+        return maximum, f"the model's maximum output; {_LOWER}, or set budgets.assume_output_tokens"
+    return DEFAULT_MAX_OUTPUT_TOKENS, f"llmcfg's default; {_LOWER}"
+
+
 def chat_estimate(
     info: AliasInfo, messages: list[dict[str, Any]], params: dict[str, Any], image_tokens: int = 0
-) -> float:
+) -> Estimate:
     if info.input_per_token is None:
-        return 0.0
+        return Estimate(0.0, f"alias {info.alias!r} has no known price")
     tokens_in = count_tokens(text_only(messages), model=info.litellm_model) + image_tokens
-    tokens_out = params.get("max_tokens") or params.get("max_completion_tokens") or info.max_output_tokens
-    tokens_out = int(tokens_out or DEFAULT_MAX_OUTPUT_TOKENS)
-    return tokens_in * info.input_per_token + tokens_out * (info.output_per_token or 0.0)
+    tokens_out, source = output_tokens(info, params)
+    usd = tokens_in * info.input_per_token + tokens_out * (info.output_per_token or 0.0)
+    return Estimate(usd, f"{info.alias}: {tokens_in:,} tokens in, {tokens_out:,} out ({source})")
 
 
-def embed_estimate(info: AliasInfo, texts: list[str]) -> float:
+def embed_estimate(info: AliasInfo, texts: list[str]) -> Estimate:
     if info.input_per_token is None:
-        return 0.0
-    return sum(count_tokens(text, model=info.litellm_model) for text in texts) * info.input_per_token
+        return Estimate(0.0, f"alias {info.alias!r} has no known price")
+    tokens = sum(count_tokens(text, model=info.litellm_model) for text in texts)
+    return Estimate(tokens * info.input_per_token, f"{info.alias}: {tokens:,} tokens in")
 
 
-def image_estimate(info: AliasInfo, size: str | None, quality: str | None, n: int) -> float:
-    """What ``n`` images cost at most: the alias's per-image price, else LiteLLM's table entry for the
-    size and quality (``high`` when the provider chooses), else 0 (unpriced)."""
-    from llmcfg.images.generation import image_cost
+def image_estimate(info: AliasInfo, size: str | None, quality: str | None, n: int) -> Estimate:
+    """What ``n`` images cost at most: the alias's per-image price, else the tables' price for the
+    size and quality (the dearest quality when the provider chooses), else 0 (unpriced)."""
+    from llmcfg.money.cost import image_cost
 
-    for candidate in (quality, "high", "hd", "standard"):
+    for candidate in (quality, None, "high", "hd", "standard"):
         cost = image_cost(info, size, candidate, n, None, None)
         if cost.usd is not None:
-            return cost.usd
-    return 0.0
+            return Estimate(cost.usd, f"{info.alias}: {n} image(s) {size or ''} {candidate or ''}".rstrip())
+    if info.per_image is not None:
+        return Estimate(info.per_image * n, f"{info.alias}: {n} image(s) at its dearest price")
+    return Estimate(0.0, f"alias {info.alias!r} has no known price")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from llmcfg.money.budget.stores import Refusal
+from llmcfg.money.budget.stores import Refusal, WindowTotals
 
 __all__ = ["RedisStore"]
 
@@ -39,7 +39,10 @@ return false
 _SETTLE = """
 redis.call('HDEL', KEYS[1], ARGV[1])
 local windows = cjson.decode(ARGV[2])
-for _, w in ipairs(windows) do redis.call('HINCRBYFLOAT', KEYS[2], w, ARGV[3]) end
+for _, w in ipairs(windows) do
+  if ARGV[3] == 'unknown' then redis.call('HINCRBY', KEYS[3], w, 1)
+  else redis.call('HINCRBYFLOAT', KEYS[2], w, ARGV[3]) end
+end
 return true
 """
 
@@ -53,7 +56,7 @@ class RedisStore:
         except ImportError:  # pragma: no cover - redis is a dependency; kept for a clear message
             raise ImportError("budgets.store: redis needs the redis package: pip install redis") from None
         self._client: Any = redis.Redis.from_url(url)
-        self._keys = [f"{prefix}:reservations", f"{prefix}:spent"]
+        self._keys = [f"{prefix}:reservations", f"{prefix}:spent", f"{prefix}:unpriced"]
         self._reserve = self._client.register_script(_RESERVE)
         self._settle = self._client.register_script(_SETTLE)
 
@@ -68,20 +71,21 @@ class RedisStore:
     ) -> Refusal | None:
         pairs = json.dumps([[window, limit] for window, limit in limits.items()])
         answer = self._reserve(
-            keys=self._keys, args=[reservation_id, amount, now, now + ttl_s, json.dumps(windows), pairs]
+            keys=self._keys[:2], args=[reservation_id, amount, now, now + ttl_s, json.dumps(windows), pairs]
         )
         if not answer:
             return None
         window, limit, used = (part.decode() if isinstance(part, bytes) else str(part) for part in answer)
         return Refusal(window, float(limit), float(used))
 
-    def settle(self, reservation_id: str, windows: list[str], actual: float) -> None:
-        self._settle(keys=self._keys, args=[reservation_id, json.dumps(windows), repr(float(actual))])
+    def settle(self, reservation_id: str, windows: list[str], actual: float | None) -> None:
+        amount = "unknown" if actual is None else repr(float(actual))
+        self._settle(keys=self._keys, args=[reservation_id, json.dumps(windows), amount])
 
     def release(self, reservation_id: str) -> None:
         self._client.hdel(self._keys[0], reservation_id)
 
-    def totals(self, windows: list[str], now: float) -> dict[str, tuple[float, float]]:
+    def totals(self, windows: list[str], now: float) -> dict[str, WindowTotals]:
         reserved: dict[str, float] = {}
         for raw in self._client.hvals(self._keys[0]):
             entry = json.loads(raw)
@@ -89,9 +93,10 @@ class RedisStore:
                 for window in entry["w"]:
                     reserved[window] = reserved.get(window, 0.0) + float(entry["a"])
         values = self._client.hmget(self._keys[1], windows) if windows else []
+        counts = self._client.hmget(self._keys[2], windows) if windows else []
         return {
-            w: (float(v) if v is not None else 0.0, reserved.get(w, 0.0))
-            for w, v in zip(windows, values, strict=True)
+            w: WindowTotals(float(v) if v is not None else 0.0, reserved.get(w, 0.0), int(c or 0))
+            for w, v, c in zip(windows, values, counts, strict=True)
         }
 
     def close(self) -> None:

@@ -13,9 +13,9 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
-__all__ = ["BudgetStore", "LocalStore", "Refusal"]
+__all__ = ["BudgetStore", "LocalStore", "Refusal", "WindowTotals"]
 
 _EPSILON = 1e-12  # float sums: a call that exactly fills the limit fits
 
@@ -27,6 +27,15 @@ class Refusal:
     window: str
     limit: float
     used: float
+
+
+class WindowTotals(NamedTuple):
+    """What one window holds: USD spent (known costs), USD reserved by calls in flight, and how many
+    calls were made with no known cost (``budgets.unpriced: allow``): never added as $0."""
+
+    spent: float
+    reserved: float
+    unpriced: int = 0
 
 
 class BudgetStore(Protocol):
@@ -41,14 +50,15 @@ class BudgetStore(Protocol):
     ) -> Refusal | None:
         """Reserve ``amount`` in every window unless one of ``limits`` would be passed."""
 
-    def settle(self, reservation_id: str, windows: list[str], actual: float) -> None:
-        """Drop the reservation and record ``actual`` as spent in ``windows`` (also if it had expired)."""
+    def settle(self, reservation_id: str, windows: list[str], actual: float | None) -> None:
+        """Drop the reservation and record ``actual`` as spent in ``windows`` (also if it had expired);
+        ``None`` (unknown cost) counts one unpriced call instead."""
 
     def release(self, reservation_id: str) -> None:
         """Drop the reservation: the call was not made or failed."""
 
-    def totals(self, windows: list[str], now: float) -> dict[str, tuple[float, float]]:
-        """(spent, reserved) per window."""
+    def totals(self, windows: list[str], now: float) -> dict[str, WindowTotals]:
+        """Spent, reserved and unpriced calls per window."""
 
     def close(self) -> None: ...
 
@@ -109,9 +119,15 @@ class LocalStore:
             )
         return None
 
-    def settle(self, reservation_id: str, windows: list[str], actual: float) -> None:
+    def settle(self, reservation_id: str, windows: list[str], actual: float | None) -> None:
         with self._transaction() as db:
             db.execute("DELETE FROM held WHERE id = ?", (reservation_id,))
+            if actual is None:
+                db.executemany(
+                    "INSERT INTO unpriced VALUES (?, 1) ON CONFLICT(window) DO UPDATE SET calls = calls + 1",
+                    [(window,) for window in windows],
+                )
+                return
             db.executemany(
                 "INSERT INTO spent VALUES (?, ?) ON CONFLICT(window) DO UPDATE SET usd = usd + excluded.usd",
                 [(window, actual) for window in windows],
@@ -121,7 +137,7 @@ class LocalStore:
         with self._transaction() as db:
             db.execute("DELETE FROM held WHERE id = ?", (reservation_id,))
 
-    def totals(self, windows: list[str], now: float) -> dict[str, tuple[float, float]]:
+    def totals(self, windows: list[str], now: float) -> dict[str, WindowTotals]:
         with self._lock:
             db = self._db()
             result = {}
@@ -131,7 +147,10 @@ class LocalStore:
                     "SELECT COALESCE(SUM(amount), 0) FROM held WHERE window = ? AND expires > ?",
                     (window, now),
                 ).fetchone()
-                result[window] = (float(spent[0]) if spent else 0.0, float(held[0]))
+                unpriced = db.execute("SELECT calls FROM unpriced WHERE window = ?", (window,)).fetchone()
+                result[window] = WindowTotals(
+                    float(spent[0]) if spent else 0.0, float(held[0]), int(unpriced[0]) if unpriced else 0
+                )
             return result
 
     def close(self) -> None:
@@ -143,6 +162,7 @@ class LocalStore:
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS spent (window TEXT PRIMARY KEY, usd REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS unpriced (window TEXT PRIMARY KEY, calls INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS held (id TEXT, window TEXT, amount REAL, expires REAL, PRIMARY KEY (id, window));
 CREATE INDEX IF NOT EXISTS held_by_window ON held (window);
 """
