@@ -196,3 +196,142 @@ def test_spend_never_exceeds_the_limit_and_every_sent_call_is_recorded(
     assert settled[day]["spent_usd"] == pytest.approx(sum(e["cost_usd"] for e in ok))
     assert settled[day]["spent_usd"] <= limit
     assert settled[day]["reserved_usd"] == 0
+
+
+# -- unpriced models ------------------------------------------------------------------------------------
+UNPRICED = "  odd: {{model: openai/not-in-any-table}}\n"
+
+
+def with_odd(tmp_path: Path, fake: FakeProvider, budgets: str) -> Path:
+    path = tmp_path / "llm_config.yaml"
+    text = CONFIG.replace("presets:", UNPRICED + "presets:").format(base=fake.base_url, budgets=budgets)
+    path.write_text(text)
+    return path
+
+
+def test_an_unpriced_alias_is_refused_at_load_while_budgets_are_set(
+    tmp_path: Path, fake: FakeProvider
+) -> None:
+    from llmcfg.exceptions import ConfigError
+
+    with pytest.raises(ConfigError) as caught:
+        load_config(with_odd(tmp_path, fake, "  daily_usd: 5"))
+    message = str(caught.value)
+    assert "'odd'" in message and "price:" in message and "budgets.unpriced: allow" in message
+    assert "llm_config.yaml:" in message  # where
+
+
+def test_unpriced_allow_records_unknown_and_spend_counts_it_apart(tmp_path: Path, fake: FakeProvider) -> None:
+    fake.reply("ok", tokens_in=10, tokens_out=10, times=None)
+    llm = LLM(load_config(with_odd(tmp_path, fake, "  daily_usd: 5\n  unpriced: allow")))
+    result = llm.chat("hi", model="odd", max_tokens=10)
+    assert (result.cost_usd, result.cost_source) == (None, "unknown")
+    llm.chat("hi", model="mini", max_tokens=10)
+    spend = llm.spend()
+    assert spend.day is not None
+    assert spend.day.unpriced_calls == 1  # settled as unknown: never turned into $0
+    assert spend.day.spent_usd == pytest.approx(10 * 0.15e-6 + 10 * 0.6e-6)  # only the known cost
+    assert spend[spend.day.key.replace("total", "alias=odd")]["unpriced_calls"] == 1
+    assert "? (1 unpriced)" in str(spend.day)
+    [odd, _] = events(tmp_path / "llm_config.yaml")
+    assert (odd["cost_usd"], odd["cost_source"]) == (None, "unknown")
+
+
+# -- estimates: call -> alias params -> budgets.assume_output_tokens -> model maximum -------------------
+def _shipped_with(tmp_path: Path, alias: dict[str, Any], budgets: dict[str, Any] | None = None) -> LLM:
+    from llmcfg.config.schema import ModelAlias
+
+    shipped = load_config(Path(__file__).resolve().parent.parent / "llm_config.yaml")
+    models = {**shipped.models, "claude": ModelAlias(**alias)}
+    config = shipped.model_copy(
+        update={
+            "models": models,
+            "cache": shipped.cache.model_copy(update={"dir": str(tmp_path / "cache")}),
+            "budgets": shipped.budgets.model_copy(update=budgets or {}),
+        }
+    )
+    return LLM(config)
+
+
+def _claude_estimate(llm: LLM, **params: Any) -> Any:
+    from llmcfg.config.aliases import describe
+    from llmcfg.money.budget.estimate import chat_estimate
+
+    return chat_estimate(
+        describe(llm.config, "claude"), [{"role": "user", "content": "One line, please."}], params
+    )
+
+
+def test_the_alias_max_tokens_bounds_the_estimate(tmp_path: Path) -> None:
+    """A Claude alias with params.max_tokens 1024 fits the shipped per_request_usd (0.25): 1024 tokens
+    at $15/M, not its 64,000-token maximum ($0.96)."""
+    llm = _shipped_with(tmp_path, {"model": "anthropic/claude-sonnet-4-5", "params": {"max_tokens": 1024}})
+    estimate = _claude_estimate(llm)
+    assert estimate < 1024 * 15e-6 * 1.01
+    assert "params.max_tokens" in estimate.basis
+    reservation = llm.budget.reserve("claude", "chat", estimate)  # admitted by the shipped budget
+    llm.budget.release(reservation)
+    assert _claude_estimate(llm, max_tokens=10) < 20 * 15e-6  # the call's own max_tokens comes first
+
+
+def test_a_refusal_says_which_output_figure_it_assumed(tmp_path: Path) -> None:
+    bare = {"model": "anthropic/claude-sonnet-4-5"}
+    assumed = _shipped_with(tmp_path, bare)  # budgets.assume_output_tokens: 4096 by default
+    assert _claude_estimate(assumed) == pytest.approx(4096 * 15e-6, rel=0.01)
+    assert "budgets.assume_output_tokens" in _claude_estimate(assumed).basis
+    maximum = _shipped_with(tmp_path, bare, {"assume_output_tokens": None})
+    with pytest.raises(BudgetExceededError) as caught:
+        maximum.budget.reserve("claude", "chat", _claude_estimate(maximum))
+    message = str(caught.value)
+    assert "per_request_usd" in message and "64,000 out" in message
+    assert "the model's maximum output" in message and "max_tokens" in message
+
+
+def test_the_worst_case_is_taken_over_the_fallback_chain(tmp_path: Path, fake: FakeProvider) -> None:
+    """mini falls back to gpt4o (~17x dearer): the estimate must be gpt4o's."""
+    path = write(tmp_path, fake, "  per_request_usd: 0.005")
+    path.write_text(path.read_text().replace("router:", "fallbacks: {mini: [gpt4o]}\nrouter:"))
+    llm = LLM(load_config(path))
+    with pytest.raises(BudgetExceededError) as caught:
+        llm.chat("hi", model="mini", max_tokens=1000)  # mini: ~$0.0006; gpt4o: ~$0.01
+    assert caught.value.estimate_usd == pytest.approx(1000 * 10e-6, rel=0.01)
+    assert "gpt4o" in caught.value.basis
+    assert fake.requests == []
+
+
+def test_a_failed_call_leaves_nothing_reserved(tmp_path: Path, fake: FakeProvider) -> None:
+    from llmcfg.exceptions import ProviderError
+
+    fake.fail(500, times=None)
+    llm = LLM(load_config(write(tmp_path, fake, "  daily_usd: 1.0")))
+    with pytest.raises(ProviderError):
+        llm.chat("hi", model="mini", max_tokens=50)
+    day = llm.spend().day
+    assert day is not None
+    assert (day.spent_usd, day.reserved_usd, day.remaining_usd) == (0.0, 0.0, 1.0)
+
+
+def test_spend_is_typed_and_easy_to_show(tmp_path: Path, fake: FakeProvider) -> None:
+    fake.reply("ok", tokens_in=1, tokens_out=50)
+    clock = Clock(datetime(2026, 11, 25, 4, 30, tzinfo=timezone.utc))  # 23:30 on the 24th in New York
+    path = write(
+        tmp_path,
+        fake,
+        "  timezone: America/New_York\n  daily_usd: 1.0\n  per_alias: {mini: {monthly_usd: 2.0}}",
+    )
+    llm = LLM(load_config(path), clock=clock)
+    llm.chat("hi", model="mini", max_tokens=50)
+    spend = llm.spend()
+    assert spend.day is not None and spend.month is not None
+    assert (spend.day.key, spend.day.scope, spend.day.period) == ("total:day:2026-11-24", "total", "day")
+    assert spend.day.spent_usd == pytest.approx(CALL_USD)
+    assert spend.day.remaining_usd == pytest.approx(1.0 - CALL_USD)
+    assert spend.day.resets_at == datetime(2026, 11, 25, 5, 0, tzinfo=timezone.utc)  # midnight in New York
+    assert spend.month.resets_at == datetime(2026, 12, 1, 5, 0, tzinfo=timezone.utc)
+    assert spend.month.limit_usd is None and spend.month.remaining_usd is None
+    alias = spend["alias=mini:month:2026-11"]
+    assert (alias.limit_usd, alias["limit_usd"]) == (2.0, 2.0)  # typed, and the old dict keys still work
+    assert "total:day:2026-11-24: $0.0000 spent" in str(spend)
+    assert json.loads(json.dumps(spend.as_dict()))["total:day:2026-11-24"]["remaining_usd"] == pytest.approx(
+        1.0 - CALL_USD
+    )

@@ -79,3 +79,216 @@ def test_costs_reads_the_configured_log_without_litellm(log: Path) -> None:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert "total" in done.stdout
+
+
+# -- unknown is never $0 ------------------------------------------------------------------------
+def _line(**fields: Any) -> str:
+    event = {"event": "llm.call", "ts": 1_795_000_000, "kind": "chat", "status": "ok", "cached": False}
+    return json.dumps({**event, **fields}) + "\n"
+
+
+def test_unknown_costs_are_counted_and_shown_as_unknown(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    log = tmp_path / "costs.jsonl"
+    log.write_text(
+        _line(
+            alias="mini",
+            model="m",
+            tokens_in=10,
+            tokens_out=5,
+            cost_usd=0.5,
+            cached_tokens=4,
+            reasoning_tokens=2,
+        )
+        + _line(alias="odd", model="o", tokens_in=10, tokens_out=5, cost_usd=None, cost_source="unknown")
+        + _line(alias="odd", model="o", tokens_in=10, tokens_out=5, cost_usd=None, cost_source="unknown")
+        + _line(alias="odd", model="o", status="error", cost_usd=0.0)
+    )
+    result = report_file(log, by="alias")
+    assert (result.total.cost_usd, result.total.unpriced) == (0.5, 2)
+    assert result.total.average_cost_usd is None  # an average over unknowns would lie
+    assert (result.rows["mini"].cached_tokens, result.rows["mini"].reasoning_tokens) == (4, 2)
+    assert result.rows["odd"].unpriced == 2
+    assert main(["costs", "--log", str(log), "--by", "alias"]) == 0
+    table = capsys.readouterr().out
+    assert "$0.5000 + ? (2 unpriced)" in table  # the total
+    assert "? (2 unpriced)" in table.split("odd", 1)[1].splitlines()[0]  # the odd row: unknown, not $0
+    assert "$0.0000" not in table
+    assert "cached in" in table and "reasoning" in table
+    assert main(["costs", "--log", str(log), "--json"]) == 0
+    total = json.loads(capsys.readouterr().out)["total"]
+    assert (total["unpriced"], total["cost_complete"]) == (2, False)
+
+
+def test_each_event_is_counted_once_across_blocks_and_workers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Small blocks and forced parallel ranges: the line that straddles a block or range boundary
+    must be read exactly once."""
+    from llmcfg.money import logscan
+
+    log = tmp_path / "costs.jsonl"
+    with log.open("w") as handle:
+        for index in range(3000):
+            handle.write(
+                _line(alias=f"a{index % 3}", model="m", tokens_in=index, tokens_out=1, cost_usd=0.001)
+            )
+        handle.write('{"event": "llm.call", "cost_usd": \n')  # torn
+        handle.write(json.dumps({"event": "other"}) + "\n")
+        handle.write(_line(alias="a0", model="m", tokens_in="7", cost_usd=0.001))  # a string count
+    monkeypatch.setattr(logscan, "_BLOCK", 997)
+    for parallel_above in (1 << 40, 1):  # one process, then forked ranges
+        monkeypatch.setattr(logscan, "_PARALLEL_ABOVE", parallel_above)
+        result = report_file(log, by="alias")
+        assert result.total.requests == 3001
+        assert result.total.tokens_in == sum(range(3000)) + 7
+        assert result.corrupt == 1
+        assert result.total.cost_usd == pytest.approx(3.001)
+
+
+# -- what the price of a call is: provider > alias price > table (models the table DOES price) ---------
+PRECEDENCE = """
+providers:
+  openai: {api_key: "${OPENAI_API_KEY:-k}", api_base: "BASE"}
+  openrouter: {api_key: "${OPENROUTER_API_KEY:-k}", api_base: "BASE"}
+models:
+  table: {model: openai/gpt-4o-mini}
+  override: {model: openai/gpt-4o-mini, price: {input_per_mtok: 1.0, output_per_mtok: 2.0}}
+  reported: {model: openrouter/openai/gpt-4o-mini, price: {input_per_mtok: 1.0, output_per_mtok: 2.0}}
+router: {num_retries: 0}
+"""
+
+
+def test_cost_precedence_provider_then_alias_price_then_table(tmp_path: Path, fake: FakeProvider) -> None:
+    from llmcfg.config.aliases import describe
+
+    path = tmp_path / "llm_config.yaml"
+    path.write_text(PRECEDENCE.replace("BASE", fake.base_url))
+    llm = LLM(load_config(path))
+    assert describe(llm.config, "reported").price_source == "override"
+    assert describe(load_config(path), "table").price_source == "table"  # the table does price it
+    fake.reply("x", tokens_in=1000, tokens_out=100, times=2)
+    table = llm.chat("a", model="table")
+    assert (table.cost_source, table.cost_usd) == ("table", pytest.approx(1000 * 0.15e-6 + 100 * 0.6e-6))
+    override = llm.chat("a", model="override")  # the alias's price beats the table's
+    assert (override.cost_source, override.cost_usd) == ("override", pytest.approx(1000 * 1e-6 + 100 * 2e-6))
+    fake.reply("x", tokens_in=1000, tokens_out=100, cost=0.0123)
+    reported = llm.chat("a", model="reported")  # what the provider reported beats both
+    assert (reported.cost_source, reported.cost_usd) == ("provider", pytest.approx(0.0123))
+
+
+# -- image prices: size x quality ------------------------------------------------------------------------
+IMAGES = """
+providers:
+  openai: {api_key: "${OPENAI_API_KEY:-k}"}
+models:
+  dalle3: {model: openai/dall-e-3}
+  dalle2: {model: openai/dall-e-2}
+  flat: {model: openai/dall-e-3, price: {per_image: 0.05}}
+  mapped: {model: openai/dall-e-3, price: {per_image: {"hd/1792x1024": 0.2, "1024x1024": 0.03}}}
+"""
+
+
+@pytest.mark.parametrize(
+    ("alias", "size", "quality", "usd", "source"),
+    [
+        ("dalle3", "1024x1024", "standard", 0.04, "table"),
+        ("dalle3", "1024x1792", "standard", 0.08, "table"),
+        ("dalle3", "1792x1024", "standard", 0.08, "table"),
+        ("dalle3", "1024x1024", "hd", 0.08, "table"),
+        ("dalle3", "1792x1024", "hd", 0.12, "table"),
+        ("dalle3", "1024x1792", "hd", 0.12, "table"),
+        ("dalle2", "256x256", "standard", 0.016, "table"),
+        ("dalle2", "512x512", None, 0.018, "table"),
+        ("dalle2", "1024x1024", "standard", 0.02, "table"),
+        ("flat", "1792x1024", "hd", 0.05, "override"),
+        ("mapped", "1792x1024", "hd", 0.2, "override"),
+        ("mapped", "1024x1024", "hd", 0.03, "override"),  # a size key covers every quality
+        ("mapped", "1024x1792", "hd", 0.12, "table"),  # not in the map: the list price
+    ],
+)
+def test_image_list_prices_by_size_and_quality(
+    write_config: Any, alias: str, size: str, quality: str | None, usd: float, source: str
+) -> None:
+    from llmcfg.config.aliases import describe
+    from llmcfg.money.cost import image_cost
+
+    info = describe(load_config(write_config(IMAGES)), alias)
+    cost = image_cost(info, size, quality, 2, None, None)
+    assert (cost.usd, cost.source) == (pytest.approx(2 * usd), source)
+
+
+def test_per_image_map_keys_are_checked(write_config: Any) -> None:
+    from llmcfg.exceptions import ConfigError
+
+    with pytest.raises(ConfigError, match="quality/size"):
+        load_config(
+            write_config(IMAGES + '  bad: {model: openai/dall-e-3, price: {per_image: {"huge": 1}}}\n')
+        )
+
+
+# -- llmcfg costs --what-if -----------------------------------------------------------------------------
+OTHER = """
+providers:
+  openai: {api_key: "${OPENAI_API_KEY:-k}"}
+  anthropic: {api_key: "${ANTHROPIC_API_KEY:-k}"}
+models:
+  mini: {model: openai/gpt-4o-mini, price: {input_per_mtok: 1.0, output_per_mtok: 10.0, cached_input_per_mtok: 0.5}}
+  claude: {model: anthropic/claude-sonnet-4-5}
+  mystery: {model: openai/not-a-real-model}
+  dalle3: {model: openai/dall-e-3}
+presets:
+  text: {fast: mini, balanced: claude, best: mystery}
+"""
+
+
+def test_what_if_replays_token_counts_under_the_other_prices(
+    tmp_path: Path, write_config: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from llmcfg.money.whatif import what_if
+
+    log = tmp_path / "costs.jsonl"
+    log.write_text(
+        _line(
+            alias="mini", requested="mini", tokens_in=1000, cached_tokens=400, tokens_out=100, cost_usd=0.01
+        )
+        + _line(alias="mini", requested="text/balanced", tokens_in=2000, tokens_out=10, cost_usd=0.02)
+        + _line(alias="gpt4o", requested="text/best", tokens_in=5, tokens_out=5, cost_usd=0.03)  # -> mystery
+        + _line(alias="gone", requested="gone", tokens_in=5, tokens_out=5, cost_usd=0.04)  # no counterpart
+        + _line(alias="mini", requested="mini", status="error", cost_usd=0.0)  # nothing bought
+        + _line(
+            alias="img",
+            requested="image/fast",
+            kind="image",
+            images=2,
+            size="1792x1024",
+            quality="hd",
+            cost_usd=0.08,
+        )
+        + _line(
+            alias="img", requested="img", kind="image", images=1, size="1792x1024", quality="hd", cost_usd=0.0
+        )
+    )
+    other = load_config(write_config(OTHER.replace("presets:\n", "presets:\n  image: {fast: dalle3}\n")))
+    result = what_if(log, other)
+    mini = result.rows[("mini", "mini", "chat")]
+    assert mini.calls == 1
+    assert mini.what_if_usd == pytest.approx(
+        600 * 1e-6 + 400 * 0.5e-6 + 100 * 10e-6
+    )  # cached input priced apart
+    assert mini.difference_usd == pytest.approx(mini.what_if_usd - 0.01)
+    claude = result.rows[("mini", "claude", "chat")]  # "balanced" is Claude over there
+    assert claude.what_if_usd == pytest.approx(2000 * 3e-6 + 10 * 15e-6)
+    assert result.rows[("img", "dalle3", "image")].what_if_usd == pytest.approx(
+        2 * 0.12
+    )  # hd 1792x1024 list price
+    assert result.no_price == {"mystery": 1}
+    assert result.no_counterpart == {"gone": 1, "img": 1}
+    assert result.skipped_recorded_usd == pytest.approx(0.07)
+    other_path = tmp_path / "llm_config.yaml"
+    assert main(["costs", "--log", str(log), "--what-if", str(other_path)]) == 0
+    printed = capsys.readouterr().out
+    assert "claude" in printed and "difference" in printed
+    assert "mystery (1 calls): no known price" in printed
+    assert "gone (1 calls): no counterpart" in printed

@@ -16,7 +16,6 @@ from llmcfg.config.load import load_config
 
 if TYPE_CHECKING:
     from llmcfg.cli.main import Register
-    from llmcfg.money.report import Totals
 
 __all__ = ["register"]
 
@@ -34,24 +33,22 @@ def _log_path(args: argparse.Namespace) -> str:
     return config.resolve_path(config.logging.cost_log)
 
 
-def _report_cells(totals: Totals) -> tuple[str, ...]:
-    return (
-        f"{totals.requests:,}",
-        f"{totals.tokens_in:,}",
-        f"{totals.tokens_out:,}",
-        money(totals.cost_usd, 4),
-        money(totals.average_cost_usd, 6),
-        f"{totals.cache_hit_rate:.0%}",
-        f"{totals.errors + totals.blocked:,}",
-    )
-
-
 def _cmd_costs(args: argparse.Namespace) -> int:
     from llmcfg.money.report import parse_since, report_file
+    from llmcfg.money.report_view import print_report, print_what_if
+    from llmcfg.money.whatif import what_if
 
     log = _log_path(args)
+    other = load_config(args.what_if) if args.what_if else None
     try:
         since = parse_since(args.since) if args.since else None
+        if other is not None:
+            replay = what_if(log, other, since=since)
+            if args.json:
+                print(json.dumps(replay.as_dict(), indent=2))
+            else:
+                print_what_if(replay, log, args.what_if)
+            return EXIT_OK
         result = report_file(log, by=args.by, since=since)
     except ValueError as error:
         raise UsageError(str(error)) from None
@@ -59,28 +56,8 @@ def _cmd_costs(args: argparse.Namespace) -> int:
         raise UsageError(f"cannot read {log}: {error.strerror}") from None
     if args.json:
         print(json.dumps(result.as_dict(), indent=2))
-        return EXIT_OK
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table(title=f"llm costs by {args.by}: {log}", show_footer=True)
-    headers = ("requests", "tokens in", "tokens out", "cost", "avg cost", "cache hits", "errors")
-    total = result.total
-    table.add_column(args.by, footer="total")
-    for header, footer in zip(headers, _report_cells(total), strict=True):
-        table.add_column(header, footer=footer, justify="right")
-    for key, row in sorted(result.rows.items(), key=lambda item: -item[1].cost_usd):
-        table.add_row(key, *_report_cells(row))
-    Console(width=table_width(wide=120)).print(table)
-    notes = []
-    if total.saved_usd:
-        notes.append(f"saved by the cache: {money(total.saved_usd, 4)}")
-    if total.unpriced:
-        notes.append(f"{total.unpriced:,} calls had no known price")
-    if result.corrupt:
-        notes.append(f"{result.corrupt:,} corrupt lines skipped")
-    if notes:
-        print("; ".join(notes))
+    else:
+        print_report(result, log)
     return EXIT_OK
 
 
@@ -189,6 +166,11 @@ def register(command: Register) -> None:
     costs.add_argument("--since", help="7d, 12h, 30m, or a date such as 2026-11-01")
     costs.add_argument("--by", choices=("model", "alias", "kind", "day"), default="model")
     costs.add_argument("--json", action="store_true", help="machine-readable output")
+    costs.add_argument(
+        "--what-if",
+        metavar="OTHER_YAML",
+        help="replay the log's calls under another config's presets and prices",
+    )
     log = command("log", _cmd_log, "show the last calls from the JSONL cost log")
     log.add_argument("-n", type=int, default=20, help="how many calls (default 20)")
     log.add_argument("--log", help="the JSONL file (default: logging.cost_log of the config)")

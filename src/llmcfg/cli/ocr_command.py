@@ -89,15 +89,18 @@ async def ocr_many(
     limit = asyncio.Semaphore(max(1, jobs))
     results: dict[int, OCRResult | Exception] = {}
     progress, task = _progress(len(images)) if sys.stderr.isatty() else (None, None)
-    spent, failed = 0.0, 0
+    spent, failed, unpriced = 0.0, 0, 0
 
     async def one(index: int, image: str) -> None:
-        nonlocal spent, failed
+        nonlocal spent, failed, unpriced
         async with limit:
             try:
                 result = await llm.aocr(image, mode, model=model)
                 results[index] = result
-                spent += result.cost_usd or 0.0
+                if result.cost_usd is None:  # unknown is not $0: shown as "?" with the count
+                    unpriced += 1
+                else:
+                    spent += result.cost_usd
             except LLMCfgError as error:
                 results[index] = error
                 failed += 1
@@ -124,7 +127,9 @@ async def ocr_many(
         except (OSError, OutputExistsError) as error:
             failed += 1
             print(f"error: {image}: cannot write {folder / names[index]}: {error}", file=sys.stderr)
-    summary = f"[{len(images) - failed}/{len(images)} images · total ${spent:.6f}"
+    from llmcfg.money.report import money_text
+
+    summary = f"[{len(images) - failed}/{len(images)} images · total {money_text(spent, unpriced, 6)}"
     print(summary + (f" · {failed} failed]" if failed else "]"), file=sys.stderr)
     return EXIT_OK if failed == 0 else EXIT_ERROR
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from llmcfg.config.aliases import AliasInfo
-from llmcfg.money.prices import image_price, price_table
+from llmcfg.money.prices import IMAGE_LIST_PRICES, image_price, price_table
 
 __all__ = ["CallCost", "image_cost", "token_cost"]
 
@@ -90,10 +90,10 @@ def image_cost(
             return CallCost(each * count, "override")
     if usage_usd:  # token-priced (gpt-image): LiteLLM priced the usage the provider reported
         return CallCost(float(usage_usd), "table")
-    if info.price_source == "table" and info.image_prices:
-        each = image_price(info.image_prices, size, quality)
-        if each is not None:
-            return CallCost(each * count, "table")
+    listed = IMAGE_LIST_PRICES.get(info.litellm_model)  # also behind an override map that lacks the size
+    each = image_price(listed, size, quality) if listed else None
+    if each is not None:
+        return CallCost(each * count, "table")
     table = _litellm_image_price(info.litellm_model, size, quality, count)
     if table is not None:
         return CallCost(table, "table")
