@@ -217,7 +217,9 @@ def test_an_unpriced_alias_is_refused_at_load_while_budgets_are_set(
     with pytest.raises(ConfigError) as caught:
         load_config(with_odd(tmp_path, fake, "  daily_usd: 5"))
     message = str(caught.value)
-    assert "'odd'" in message and "price:" in message and "budgets.unpriced: allow" in message
+    assert "'odd'" in message
+    assert "price:" in message
+    assert "budgets.unpriced: allow" in message
     assert "llm_config.yaml:" in message  # where
 
 
@@ -283,8 +285,10 @@ def test_a_refusal_says_which_output_figure_it_assumed(tmp_path: Path) -> None:
     with pytest.raises(BudgetExceededError) as caught:
         maximum.budget.reserve("claude", "chat", _claude_estimate(maximum))
     message = str(caught.value)
-    assert "per_request_usd" in message and "64,000 out" in message
-    assert "the model's maximum output" in message and "max_tokens" in message
+    assert "per_request_usd" in message
+    assert "64,000 out" in message
+    assert "the model's maximum output" in message
+    assert "max_tokens" in message
 
 
 def test_the_worst_case_is_taken_over_the_fallback_chain(tmp_path: Path, fake: FakeProvider) -> None:
@@ -322,13 +326,15 @@ def test_spend_is_typed_and_easy_to_show(tmp_path: Path, fake: FakeProvider) -> 
     llm = LLM(load_config(path), clock=clock)
     llm.chat("hi", model="mini", max_tokens=50)
     spend = llm.spend()
-    assert spend.day is not None and spend.month is not None
+    assert spend.day is not None
+    assert spend.month is not None
     assert (spend.day.key, spend.day.scope, spend.day.period) == ("total:day:2026-11-24", "total", "day")
     assert spend.day.spent_usd == pytest.approx(CALL_USD)
     assert spend.day.remaining_usd == pytest.approx(1.0 - CALL_USD)
     assert spend.day.resets_at == datetime(2026, 11, 25, 5, 0, tzinfo=timezone.utc)  # midnight in New York
     assert spend.month.resets_at == datetime(2026, 12, 1, 5, 0, tzinfo=timezone.utc)
-    assert spend.month.limit_usd is None and spend.month.remaining_usd is None
+    assert spend.month.limit_usd is None
+    assert spend.month.remaining_usd is None
     alias = spend["alias=mini:month:2026-11"]
     assert (alias.limit_usd, alias["limit_usd"]) == (2.0, 2.0)  # typed, and the old dict keys still work
     assert "total:day:2026-11-24: $0.0000 spent" in str(spend)

@@ -115,7 +115,8 @@ def test_unknown_costs_are_counted_and_shown_as_unknown(
     assert "$0.5000 + ? (2 unpriced)" in table  # the total
     assert "? (2 unpriced)" in table.split("odd", 1)[1].splitlines()[0]  # the odd row: unknown, not $0
     assert "$0.0000" not in table
-    assert "cached in" in table and "reasoning" in table
+    assert "cached in" in table
+    assert "reasoning" in table
     assert main(["costs", "--log", str(log), "--json"]) == 0
     total = json.loads(capsys.readouterr().out)["total"]
     assert (total["unpriced"], total["cost_complete"]) == (2, False)
@@ -289,6 +290,7 @@ def test_what_if_replays_token_counts_under_the_other_prices(
     other_path = tmp_path / "llm_config.yaml"
     assert main(["costs", "--log", str(log), "--what-if", str(other_path)]) == 0
     printed = capsys.readouterr().out
-    assert "claude" in printed and "difference" in printed
+    assert "claude" in printed
+    assert "difference" in printed
     assert "mystery (1 calls): no known price" in printed
     assert "gone (1 calls): no counterpart" in printed
