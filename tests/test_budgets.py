@@ -341,3 +341,50 @@ def test_spend_is_typed_and_easy_to_show(tmp_path: Path, fake: FakeProvider) -> 
     assert json.loads(json.dumps(spend.as_dict()))["total:day:2026-11-24"]["remaining_usd"] == pytest.approx(
         1.0 - CALL_USD
     )
+
+
+def test_the_documented_estimate_example_runs() -> None:
+    import re
+
+    doc = (Path(__file__).resolve().parent.parent / "docs" / "budgets.md").read_text()
+    [code] = [
+        b for b in re.findall(r"```python\n(.*?)```", doc, re.DOTALL) if b.startswith("# estimate_example.py")
+    ]
+    exec(compile(code, "docs/budgets.md", "exec"), {})
+
+
+# -- test calls never reach the real cache, cost log or budget ledger -----------------------------------
+def test_use_fake_keeps_test_calls_out_of_the_real_cache_log_and_ledger(
+    tmp_path: Path, fake: FakeProvider
+) -> None:
+    from llmcfg.testing import use_fake
+
+    path = write(tmp_path, fake, "  daily_usd: 1.0")
+    path.write_text(path.read_text().replace("cache: {dir: cache}", "cache: {dir: cache, text: true}"))
+    fake.reply("FAKE ANSWER", times=None)
+    llm = LLM(use_fake(load_config(path), fake))
+    assert llm.chat("hi", model="mini", max_tokens=5, cache=True).text == "FAKE ANSWER"
+    assert not (tmp_path / "costs.jsonl").exists()
+    assert not (tmp_path / "cache").exists()  # neither the response cache nor the budget ledger
+    log = llm.config.resolve_path(llm.config.logging.cost_log or "")
+    assert len(Path(log).read_text().splitlines()) == 1  # the test's own log, in a temporary folder
+    kept = LLM(use_fake(load_config(path), fake, isolate=False))  # when asked to, it stays put
+    kept.chat("hi", model="mini", max_tokens=5)
+    assert (tmp_path / "costs.jsonl").exists()
+
+
+def test_the_response_cache_never_answers_for_another_endpoint(tmp_path: Path) -> None:
+    """The same model, prompt and cache folder, two endpoints: the second must not get the first's
+    answer (a fake's answer was once served to a real run for 30 days)."""
+    from llmcfg.testing import use_fake
+
+    with FakeProvider() as test_fake, FakeProvider() as real:
+        test_fake.reply("FAKE ANSWER")
+        real.reply("real answer")
+        path = write(tmp_path, test_fake, "  daily_usd: 1.0")
+        path.write_text(path.read_text().replace("cache: {dir: cache}", "cache: {dir: cache, text: true}"))
+        first = LLM(use_fake(load_config(path), test_fake, isolate=False)).chat(
+            "hi", model="mini", cache=True
+        )
+        second = LLM(use_fake(load_config(path), real, isolate=False)).chat("hi", model="mini", cache=True)
+        assert (first.text, second.text, second.cached) == ("FAKE ANSWER", "real answer", False)

@@ -294,3 +294,32 @@ def test_what_if_replays_token_counts_under_the_other_prices(
     assert "difference" in printed
     assert "mystery (1 calls): no known price" in printed
     assert "gone (1 calls): no counterpart" in printed
+
+
+def test_the_documented_what_if_example(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """docs/budgets.md shows `llmcfg costs --what-if claude.yaml`: the same log gives the same table."""
+    root = Path(__file__).resolve().parent.parent
+    shipped = (root / "llm_config.yaml").read_text()
+    claude = shipped.replace(
+        "text:      {fast: mini, balanced: mini, best: gpt4o}",
+        "text: {fast: mini, balanced: claude, best: gpt4o}",
+    )
+    claude = claude.replace(
+        "  mini:  ", "  claude: {model: anthropic/claude-sonnet-4-5, params: {max_tokens: 1024}}\n  mini:  "
+    )
+    claude = claude.replace("  openai:  ", '  anthropic: {api_key: "${ANTHROPIC_API_KEY}"}\n  openai:  ')
+    assert "balanced: claude" in claude
+    (tmp_path / "claude.yaml").write_text(claude)
+    log = tmp_path / "llm_costs.jsonl"
+    log.write_text(
+        _line(alias="mini", requested="text/balanced", tokens_in=1000, tokens_out=1100, cost_usd=0.0006) * 2
+        + _line(alias="mini", requested="mini", tokens_in=1000, tokens_out=100, cost_usd=0.00021)
+        + _line(alias="old-alias", requested="old-alias", tokens_in=10, tokens_out=10, cost_usd=0.0004)
+    )
+    assert main(["costs", "--log", str(log), "--what-if", str(tmp_path / "claude.yaml")]) == 0
+    printed = capsys.readouterr().out.replace(str(tmp_path / "claude.yaml"), "claude.yaml")
+    doc = (root / "docs" / "budgets.md").read_text().split("$ llmcfg costs --what-if claude.yaml\n", 1)[1]
+    shown = doc.split("```", 1)[0].splitlines()[1:]  # the table and the note, without the title line
+    assert shown
+    for line in shown:
+        assert line.rstrip() in printed, line

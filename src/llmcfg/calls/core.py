@@ -279,7 +279,10 @@ class CallCore(Outcomes):
         """A digest of everything that decides the answer, or None when this call is not cached."""
         if not self.config.cache.enabled or not (default if requested is None else requested):
             return None
-        return response_key(model=call.info.litellm_model, kind=call.kind, content=content, params=params)
+        # where the call goes is part of the key: never another endpoint's answer (a fake's, say)
+        provider = self.config.providers.get(call.info.provider)
+        where = (call.info.provider, provider.api_base if provider else None, call.info.litellm_model)
+        return response_key(model=where, kind=call.kind, content=content, params=params)
 
     def _cached(self, call: Call, key: str | None, result_type: type[_C]) -> _C | None:
         stored = self.caches.get_response(key) if key is not None else None

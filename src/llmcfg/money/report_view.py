@@ -66,7 +66,11 @@ def print_report(result: Report, log: str) -> None:
 
 
 def _difference(usd: float | None) -> str:
-    return "?" if usd is None else f"{'+' if usd >= 0 else '-'}${abs(usd):.4f}"
+    if usd is None:
+        return "?"
+    if round(usd, 4) == 0:
+        return "$0.0000"
+    return f"{'+' if usd > 0 else '-'}${abs(usd):.4f}"
 
 
 def print_what_if(result: WhatIf, log: str, other: str) -> None:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import tempfile
+
 from llmcfg.config import envrefs
 from llmcfg.config.schema import Config, ProviderConfig
 from llmcfg.testing.fake_provider import FakeProvider
 
-__all__ = ["use_fake"]
+__all__ = ["isolated", "use_fake"]
 
 
 def _with_default(reference: str) -> str:
@@ -15,7 +17,26 @@ def _with_default(reference: str) -> str:
     return "".join(f"${{{name}:-fake-{name}}}" for name in names) or reference
 
 
-def use_fake(config: Config, fake: FakeProvider | str, *, keep_keys: bool = False) -> Config:
+def isolated(config: Config, folder: str | None = None) -> Config:
+    """A copy of ``config`` whose response cache, cost log and budget ledger live in ``folder``
+    (default: a new temporary folder), so test calls never reach the real ones. A Redis budget store
+    becomes a local one there: a test must not spend from the production ledger."""
+    state = folder or tempfile.mkdtemp(prefix="llmcfg-test-")
+    cost_log = f"{state}/llm_costs.jsonl" if config.logging.cost_log else None
+    moved = config.model_copy(
+        update={
+            "cache": config.cache.model_copy(update={"dir": f"{state}/llmcfg-cache"}),
+            "logging": config.logging.model_copy(update={"cost_log": cost_log}),
+            "budgets": config.budgets.model_copy(update={"store": "local", "redis_url": None}),
+        }
+    )
+    moved._source = config.source
+    return moved
+
+
+def use_fake(
+    config: Config, fake: FakeProvider | str, *, keep_keys: bool = False, isolate: bool = True
+) -> Config:
     """A copy of ``config`` whose every provider talks to ``fake`` (a FakeProvider, or the base URL
     of one: its ``base_url``, ending in ``/v1``).
 
@@ -24,6 +45,8 @@ def use_fake(config: Config, fake: FakeProvider | str, *, keep_keys: bool = Fals
     the fake in its own wire format. Keys still come from the environment when set; unless
     ``keep_keys``, an unset one becomes ``fake-<VAR>`` so tests need no secrets (and a key pool
     keeps one distinct key per variable).
+    Unless ``isolate=False``, the response cache, cost log and budget ledger move to a temporary
+    folder (``isolated``): fake answers never land in the real cache, log or budget.
     """
     if isinstance(fake, str):
         root = fake.rstrip("/").removesuffix("/v1")
@@ -48,4 +71,4 @@ def use_fake(config: Config, fake: FakeProvider | str, *, keep_keys: bool = Fals
         )
     pointed = config.model_copy(update={"providers": providers})
     pointed._source = config.source
-    return pointed
+    return isolated(pointed) if isolate else pointed

@@ -2,8 +2,8 @@
 
 - ``llmcfg_fake``: a running FakeProvider.
 - ``llmcfg_llm``: an ``LLM`` on your config (``--llmcfg-config``, else $LLMCFG_CONFIG, else
-  ./llm_config.yaml) with every provider pointed at the fake, caches and cost log in a temporary
-  folder, images fetchable from the fake; it is also the default LLM, so module-level calls
+  ./llm_config.yaml) with every provider pointed at the fake, caches, cost log and budget ledger
+  in a temporary folder, images fetchable from the fake; it is also the default LLM, so module-level calls
   (``llmcfg.chat``, ``llmcfg.vision``) in your application use it.
 """
 
@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from llmcfg.testing.fake_provider import FakeProvider
-from llmcfg.testing.pointing import use_fake
+from llmcfg.testing.pointing import isolated, use_fake
 
 __all__ = ["llmcfg_fake", "llmcfg_llm"]
 
@@ -38,17 +38,15 @@ def llmcfg_llm(llmcfg_fake: FakeProvider, tmp_path: Path, request: pytest.Fixtur
     from llmcfg.default import set_default
 
     path = request.config.getoption("llmcfg_config") or os.environ.get("LLMCFG_CONFIG") or DEFAULT_CONFIG_FILE
-    config = use_fake(load_config(path), llmcfg_fake)
-    isolated = config.model_copy(
+    config = isolated(use_fake(load_config(path), llmcfg_fake, isolate=False), str(tmp_path))
+    isolated_config = config.model_copy(
         update={
-            "cache": config.cache.model_copy(update={"dir": str(tmp_path / "llmcfg-cache")}),
-            "logging": config.logging.model_copy(update={"cost_log": str(tmp_path / "llm_costs.jsonl")}),
             "fetch": config.fetch.model_copy(
                 update={"allow_http": True, "allow_private_networks": ["127.0.0.1/32"]}
             ),
         }
     )
-    llm = LLM(isolated)
+    llm = LLM(isolated_config)
     set_default(llm)
     try:
         yield llm
