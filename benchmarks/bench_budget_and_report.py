@@ -113,7 +113,9 @@ def bench_budget(calls: int) -> None:
                 lambda g=guarded: g.chat(messages=messages, model="mini", max_tokens=50),  # type: ignore[misc]
                 calls,
             )
-            print(f"{name:>6} store, chat : {a:.3f} ms with budgets, {b:.3f} ms without: +{a - b:.3f} ms ({a / b:.3f}x); target < 0.3 ms")
+            print(
+                f"{name:>6} store, chat : {a:.3f} ms with budgets, {b:.3f} ms without: +{a - b:.3f} ms ({a / b:.3f}x); target < 0.3 ms"
+            )
 
             async def both(g: Any = guarded) -> tuple[float, float]:
                 loop_plain, loop_guarded = [], []
@@ -128,7 +130,9 @@ def bench_budget(calls: int) -> None:
                 return statistics.median(loop_plain) * 1000, statistics.median(loop_guarded) * 1000
 
             b, a = asyncio.run(both())
-            print(f"{name:>6} store, achat: {a:.3f} ms with budgets, {b:.3f} ms without: +{a - b:.3f} ms ({a / b:.3f}x); target < 0.3 ms")
+            print(
+                f"{name:>6} store, achat: {a:.3f} ms with budgets, {b:.3f} ms without: +{a - b:.3f} ms ({a / b:.3f}x); target < 0.3 ms"
+            )
     stop.set()
     server.join(timeout=10)
 
@@ -234,8 +238,12 @@ def bench_report() -> None:
         print(f"llmcfg costs {ours:.2f} s; --what-if {replay:.2f} s")
     else:
         print(f"DuckDB read_json_auto + GROUP BY {duck:.2f} s")
-        print(f"llmcfg costs {ours:.2f} s = {ours / duck:.2f}x DuckDB; --what-if {replay:.2f} s = {replay / duck:.2f}x (target <= 2x)")
-    print(f"peak traced memory (costs --by day): {peaks[0]:.2f} MB at 100k lines, {peaks[1]:.2f} MB at 1M lines")
+        print(
+            f"llmcfg costs {ours:.2f} s = {ours / duck:.2f}x DuckDB; --what-if {replay:.2f} s = {replay / duck:.2f}x (target <= 2x)"
+        )
+    print(
+        f"peak traced memory (costs --by day): {peaks[0]:.2f} MB at 100k lines, {peaks[1]:.2f} MB at 1M lines"
+    )
 
 
 if __name__ == "__main__":

@@ -50,14 +50,14 @@ def _caches(folder: Path) -> Caches:
 def test_a_planted_pickle_response_is_a_miss_and_never_unpickled(
     write_config: Any, fake: FakeProvider, tmp_path: Path
 ) -> None:
-    llm = LLM(use_fake(load_config(write_config(BASIC + "cache: {dir: cache}\n")), fake))
+    llm = LLM(use_fake(load_config(write_config(BASIC + "cache: {dir: cache}\n")), fake, isolate=False))
     fake.reply("real answer")
     llm.chat("hi", model="mini", cache=True)
     llm.caches.close()
     marker = tmp_path / "pwned"
     for big in (False, True):  # inline in SQLite, and in a file beside it
         _plant(tmp_path / "cache" / "responses", marker, big=big)
-        again = LLM(use_fake(load_config(tmp_path / "llm_config.yaml"), fake))
+        again = LLM(use_fake(load_config(tmp_path / "llm_config.yaml"), fake, isolate=False))
         result = again.chat("hi", model="mini", cache=True)
         again.caches.close()
         assert not marker.exists(), "a cache value was unpickled"

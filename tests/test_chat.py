@@ -147,7 +147,7 @@ def test_events_are_appended_to_the_jsonl_cost_log(llm: LLM, fake: FakeProvider)
     with pytest.raises(llmcfg.InvalidRequestError):
         llm.chat("two", model="mini")
     assert llm.config.source is not None
-    lines = (Path(llm.config.source).parent / "costs.jsonl").read_text().splitlines()
+    lines = Path(llm.config.resolve_path(llm.config.logging.cost_log or "")).read_text().splitlines()
     assert [json.loads(line)["status"] for line in lines] == ["ok", "error"]
 
 
@@ -229,7 +229,7 @@ def test_no_secret_in_messages_events_repr(
         repr(llm.config),
         json.dumps(events, default=str),
     ]
-    outputs.append((Path(llm.config.source).parent / "costs.jsonl").read_text())
+    outputs.append(Path(llm.config.resolve_path(llm.config.logging.cost_log or "")).read_text())
     for text in outputs:
         assert secret not in text
         assert "SECRET" not in text

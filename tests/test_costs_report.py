@@ -18,7 +18,7 @@ from tests.conftest import BASIC
 @pytest.fixture
 def log(write_config: Any, fake: FakeProvider) -> Path:
     """A real cost log: chats, a cache hit, an error, then a corrupt line and a foreign event."""
-    llm = LLM(use_fake(load_config(write_config(BASIC + "cache: {dir: cache}\n")), fake))
+    llm = LLM(use_fake(load_config(write_config(BASIC + "cache: {dir: cache}\n")), fake, isolate=False))
     fake.reply("x", tokens_in=100, tokens_out=10, times=3)  # a, b and c reach the provider
     llm.chat("a", model="mini")
     llm.chat("b", model="mini", cache=True)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import atexit
+import shutil
 import tempfile
 
 from llmcfg.config import envrefs
@@ -21,7 +23,10 @@ def isolated(config: Config, folder: str | None = None) -> Config:
     """A copy of ``config`` whose response cache, cost log and budget ledger live in ``folder``
     (default: a new temporary folder), so test calls never reach the real ones. A Redis budget store
     becomes a local one there: a test must not spend from the production ledger."""
-    state = folder or tempfile.mkdtemp(prefix="llmcfg-test-")
+    if folder is None:
+        folder = tempfile.mkdtemp(prefix="llmcfg-test-")
+        atexit.register(shutil.rmtree, folder, True)
+    state = folder
     cost_log = f"{state}/llm_costs.jsonl" if config.logging.cost_log else None
     moved = config.model_copy(
         update={
