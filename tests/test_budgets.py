@@ -276,6 +276,26 @@ def test_the_alias_max_tokens_bounds_the_estimate(tmp_path: Path) -> None:
     assert _claude_estimate(llm, max_tokens=10) < 20 * 15e-6  # the call's own max_tokens comes first
 
 
+def test_a_claude_alias_with_max_tokens_is_sent_under_the_shipped_budget(fake: FakeProvider) -> None:
+    """The same, through a real call (the fake speaks Anthropic's Messages API)."""
+    from llmcfg.config.schema import ModelAlias, ProviderConfig
+    from llmcfg.testing import use_fake
+
+    shipped = load_config(Path(__file__).resolve().parent.parent / "llm_config.yaml")
+    claude = ModelAlias(model="anthropic/claude-sonnet-4-5", params={"max_tokens": 1024})
+    config = shipped.model_copy(
+        update={
+            "providers": {**shipped.providers, "anthropic": ProviderConfig(api_key="${ANTHROPIC_API_KEY}")},
+            "models": {**shipped.models, "claude": claude},
+        }
+    )
+    assert config.budgets.per_request_usd == 0.25
+    fake.reply("Fine.", tokens_in=16, tokens_out=3)
+    result = LLM(use_fake(config, fake)).chat("Summarise this ticket in one line.", model="claude")
+    assert (result.text, result.cost_source) == ("Fine.", "table")
+    assert fake.requests[-1].body["max_tokens"] == 1024
+
+
 def test_a_refusal_says_which_output_figure_it_assumed(tmp_path: Path) -> None:
     bare = {"model": "anthropic/claude-sonnet-4-5"}
     assumed = _shipped_with(tmp_path, bare)  # budgets.assume_output_tokens: 4096 by default
