@@ -78,7 +78,9 @@ def _price_info(config: Config, alias: str) -> dict[str, Any]:
             info["output_cost_per_token"] = price.output_per_mtok / 1e6
         if price.cached_input_per_mtok is not None:
             info["cache_read_input_token_cost"] = price.cached_input_per_mtok / 1e6
-        if price.per_image is not None:
+        if isinstance(price.per_image, dict):  # LiteLLM takes one number: the dearest size counts
+            info["output_cost_per_image"] = max(price.per_image.values(), default=None)
+        elif price.per_image is not None:
             info["output_cost_per_image"] = price.per_image
     if facts.mode in _PROXY_MODES:
         info["mode"] = facts.mode
