@@ -125,7 +125,7 @@ def _race(kind: str, where: str, barrier: Any, results: multiprocessing.Queue) -
     for round_ in range(ROUNDS):
         # many limited windows: each is checked before any is written, the span a race needs
         windows = [f"w{index}:day:{round_}" for index in range(256)]
-        barrier.wait(timeout=60)  # every process reserves at the same moment
+        barrier.wait(timeout=300)  # every process reserves at the same moment
         if (
             store.reserve(f"{os.getpid()}-{round_}", windows, dict.fromkeys(windows, 1.0), 0.6, NOW, 60)
             is None
@@ -145,7 +145,7 @@ def test_simultaneous_reservations_never_both_fit(store_at: tuple[str, str]) -> 
     workers = [context.Process(target=_race, args=(*store_at, barrier, results)) for _ in range(4)]
     for worker in workers:
         worker.start()
-    granted = [round_ for _ in workers for round_ in results.get(timeout=180)]
+    granted = [round_ for _ in workers for round_ in results.get(timeout=900)]
     for worker in workers:
         worker.join()
     doubled = sorted({r for r in granted if granted.count(r) > 1})

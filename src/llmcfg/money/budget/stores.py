@@ -8,8 +8,10 @@ stops counting after ``ttl_s``.
 from __future__ import annotations
 
 import os
+import random
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -18,6 +20,7 @@ from typing import NamedTuple, Protocol
 __all__ = ["BudgetStore", "LocalStore", "Refusal", "WindowTotals"]
 
 _EPSILON = 1e-12  # float sums: a call that exactly fills the limit fits
+_BUSY_TIMEOUT_S = 60.0  # how long a writer waits for another process's transaction
 
 
 @dataclass(frozen=True)
@@ -79,12 +82,28 @@ class LocalStore:
 
     def _db(self) -> sqlite3.Connection:
         if self._connection is None or self._pid != os.getpid():  # never share a connection with a fork
-            connection = sqlite3.connect(self.path, timeout=60, isolation_level=None, check_same_thread=False)
-            connection.execute("PRAGMA journal_mode=WAL")
-            connection.execute("PRAGMA synchronous=NORMAL")
-            connection.executescript(_SCHEMA)
-            self._connection, self._pid = connection, os.getpid()
+            self._connection, self._pid = self._open(), os.getpid()
         return self._connection
+
+    def _open(self) -> sqlite3.Connection:
+        """Connect and set up. Switching a new database to WAL is not covered by SQLite's busy
+        timeout: several processes opening the ledger for the first time at once get "database is
+        locked" at once, so the setup is retried (for as long as the busy timeout would wait)."""
+        deadline = time.monotonic() + _BUSY_TIMEOUT_S
+        while True:
+            connection = sqlite3.connect(
+                self.path, timeout=_BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
+            )
+            try:
+                connection.execute("PRAGMA journal_mode=WAL")
+                connection.execute("PRAGMA synchronous=NORMAL")
+                connection.executescript(_SCHEMA)
+                return connection
+            except sqlite3.OperationalError as error:
+                connection.close()
+                if "locked" not in str(error) or time.monotonic() > deadline:
+                    raise
+                time.sleep(random.uniform(0.005, 0.05))
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
