@@ -234,10 +234,11 @@ OTHER = """
 providers:
   openai: {api_key: "${OPENAI_API_KEY:-k}"}
   anthropic: {api_key: "${ANTHROPIC_API_KEY:-k}"}
+  house: {kind: openai, api_base: "http://127.0.0.1:9/v1", api_key: "${HOUSE_KEY:-k}"}
 models:
   mini: {model: openai/gpt-4o-mini, price: {input_per_mtok: 1.0, output_per_mtok: 10.0, cached_input_per_mtok: 0.5}}
   claude: {model: anthropic/claude-sonnet-4-5}
-  mystery: {model: openai/not-a-real-model}
+  mystery: {model: house/unpriced-model}
   dalle3: {model: openai/dall-e-3}
 presets:
   text: {fast: mini, balanced: claude, best: mystery}
