@@ -408,3 +408,41 @@ def test_the_response_cache_never_answers_for_another_endpoint(tmp_path: Path) -
         )
         second = LLM(use_fake(load_config(path), real, isolate=False)).chat("hi", model="mini", cache=True)
         assert (first.text, second.text, second.cached) == ("FAKE ANSWER", "real answer", False)
+
+
+# -- budgets never block the event loop ----------------------------------------------------------------
+async def test_a_held_budget_lock_does_not_stop_other_coroutines(tmp_path: Path, fake: FakeProvider) -> None:
+    """Another process holds the local ledger's write lock for 0.6 s. While achat waits for it, a
+    coroutine that ticks every 10 ms must keep ticking: the store work runs off the event loop."""
+    import sqlite3
+    import threading
+    import time
+
+    fake.reply("ok", tokens_in=1, tokens_out=5, times=None)
+    llm = LLM(load_config(write(tmp_path, fake, "  daily_usd: 1.0")))
+    await llm.achat("warm up", model="mini", max_tokens=5)  # the ledger exists
+    holder = sqlite3.connect(
+        tmp_path / "cache" / "budget" / "budget.sqlite3", isolation_level=None, check_same_thread=False
+    )
+    holder.execute("BEGIN IMMEDIATE")  # what another process's reservation looks like
+    threading.Timer(0.6, holder.rollback).start()
+    ticks: list[float] = []
+    done = False
+
+    async def ticker() -> None:
+        while not done:
+            ticks.append(time.perf_counter())
+            await asyncio.sleep(0.01)
+
+    ticking = asyncio.ensure_future(ticker())
+    await asyncio.sleep(0.02)
+    start = time.perf_counter()
+    result = await llm.achat("hi", model="mini", max_tokens=5)
+    waited = time.perf_counter() - start
+    done = True
+    await ticking
+    holder.close()
+    assert result.text == "ok"
+    assert waited >= 0.5  # the call really waited for the lock
+    during = [t for t in ticks if start <= t <= start + waited]
+    assert len(during) >= 20, f"the loop stalled: {len(during)} ticks in {waited:.2f} s"
