@@ -126,7 +126,7 @@ def make_llm(write_config: Callable[[str], Path], fake: FakeProvider) -> Callabl
     def make(**kwargs: Any) -> LLM:
         fake.reply(ANSWER, tokens_in=10, tokens_out=5)
         keep = kwargs.pop("keep_keys", False)
-        return LLM(use_fake(load_config(write_config(CONFIG)), fake, keep_keys=keep), **kwargs)
+        return LLM(use_fake(load_config(write_config(CONFIG)), fake, keep_keys=keep, isolate=False), **kwargs)
 
     return make
 

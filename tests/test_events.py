@@ -31,7 +31,7 @@ logging: {{cost_log: {cost_log}{events}}}
 def make_llm(write_config: Callable[[str], Path], fake: FakeProvider) -> Callable[..., LLM]:
     def make(events: str | None = None, cost_log: str = "costs.jsonl") -> LLM:
         text = CONFIG.format(cost_log=cost_log, events=f", events: {events}" if events else "")
-        return LLM(use_fake(load_config(write_config(text)), fake))
+        return LLM(use_fake(load_config(write_config(text)), fake, isolate=False))
 
     return make
 
