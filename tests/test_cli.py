@@ -267,7 +267,7 @@ def test_provider_error_prints_once(cli: Run, write_config: Any, fake: FakeProvi
 
 def test_log_shows_the_last_calls(cli: Run, write_config: Any, fake: FakeProvider) -> None:
     config = _pointed(write_config, fake)
-    llm = LLM(use_fake(load_config(config), fake))
+    llm = LLM(use_fake(load_config(config), fake, isolate=False))
     fake.reply("one", model="gpt-4o-mini", tokens_in=10, tokens_out=2)
     fake.reply("two", model="gpt-4o", tokens_in=30, tokens_out=4)
     for index in range(25):
