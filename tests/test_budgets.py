@@ -235,6 +235,7 @@ def test_unpriced_allow_records_unknown_and_spend_counts_it_apart(tmp_path: Path
     assert spend.day.spent_usd == pytest.approx(10 * 0.15e-6 + 10 * 0.6e-6)  # only the known cost
     assert spend[spend.day.key.replace("total", "alias=odd")]["unpriced_calls"] == 1
     assert "? (1 unpriced)" in str(spend.day)
+    assert llm.usage_stats()["alias"]["odd"]["unpriced"] == 1
     [odd, _] = events(tmp_path / "llm_config.yaml")
     assert (odd["cost_usd"], odd["cost_source"]) == (None, "unknown")
 

@@ -14,7 +14,8 @@ def _empty() -> dict[str, float]:
         "errors": 0,
         "tokens_in": 0,
         "tokens_out": 0,
-        "cost_usd": 0.0,
+        "cost_usd": 0.0,  # known costs only
+        "unpriced": 0,  # calls made with no known cost: never counted as $0
         "cache_hits": 0,
         "cache_misses": 0,
     }
@@ -40,7 +41,10 @@ class UsageStats:
                 row["errors"] += event.get("status") != "ok"
                 row["tokens_in"] += event.get("tokens_in") or 0
                 row["tokens_out"] += event.get("tokens_out") or 0
-                row["cost_usd"] += event.get("cost_usd") or 0.0
+                cost = event.get("cost_usd")
+                if cost is None and event.get("status") == "ok":
+                    row["unpriced"] += 1
+                row["cost_usd"] += cost or 0.0
                 if event.get("status") == "ok":
                     row["cache_hits" if event.get("cached") else "cache_misses"] += 1
 
