@@ -149,6 +149,16 @@ class RouterSettings(_Strict):
     fallback_on_content_policy: bool = Field(
         False, description="Let a content-policy refusal fall back like other failures (off: it is raised)."
     )
+    redis_url: str | None = Field(
+        None,
+        description="Redis shared by every process (redis://[:password@]host:port/db, or ${VAR}): "
+        "cooldowns, failure counts and rate limits then hold for the whole fleet.",
+    )
+    queue_timeout_s: float = Field(
+        30.0,
+        ge=0,
+        description="How long a call over a rate limit waits for capacity, seconds (0: fail at once).",
+    )
 
 
 class LoggingConfig(_Strict):

@@ -12,6 +12,7 @@ import threading
 from collections import OrderedDict
 from typing import TYPE_CHECKING, Any
 
+from llmcfg.config import envrefs
 from llmcfg.config.schema import Config
 from llmcfg.routing.compile import RouterPlan, compile_router
 
@@ -124,10 +125,27 @@ class RouterRuntime:
         return self._plan
 
     def secrets(self) -> list[str]:
-        """Every key value in use, so error messages can be scrubbed of them."""
+        """Every key value in use (and the Redis URL, which may hold a password), so error messages
+        can be scrubbed of them."""
         deployments = self.plan.arguments["model_list"]
         keys = {str(d["litellm_params"].get("api_key") or "") for d in deployments}
+        if self.config.router.redis_url:
+            keys.add(self.redis_url() or "")
         return sorted((k for k in keys if len(k) >= 4), key=len, reverse=True)
+
+    def redis_url(self) -> str | None:
+        """``router.redis_url`` with its environment references resolved (CredentialError if unset)."""
+        url = self.config.router.redis_url
+        return envrefs.resolve(url, provider="router.redis_url") if url else None
+
+    def router_arguments(self) -> dict[str, Any]:
+        """The compiled Router arguments plus what is shared by the fleet: with ``router.redis_url``,
+        LiteLLM keeps cooldowns, failure counts and per-minute usage in Redis, for every process."""
+        arguments = dict(self.plan.arguments)
+        url = self.redis_url()
+        if url:
+            arguments["redis_url"] = url
+        return arguments
 
     def ensure_available(self, alias: str) -> None:
         """Raise CredentialError if ``alias`` lacks a key; recompile once if the environment changed."""
@@ -143,9 +161,9 @@ class RouterRuntime:
     @property
     def router(self) -> Any:
         if self._router is None:
-            plan = self.plan
+            arguments = self.router_arguments()
             litellm = import_litellm()
             with self._lock:
                 if self._router is None:
-                    self._router = litellm.Router(**plan.arguments)
+                    self._router = litellm.Router(**arguments)
         return self._router
