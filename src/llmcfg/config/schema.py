@@ -27,6 +27,7 @@ __all__ = [
     "Price",
     "ProviderConfig",
     "QualityPresets",
+    "RateLimits",
     "RouterSettings",
     "WindowLimits",
 ]
@@ -42,6 +43,14 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class RateLimits(_Strict):
+    """Limits that make a call wait for room (up to ``router.queue_timeout_s``) instead of failing."""
+
+    rpm: int | None = Field(None, ge=1, description="Requests per minute (sliding 60 s window).")
+    tpm: int | None = Field(None, ge=1, description="Tokens per minute, prompt and answer.")
+    max_parallel: int | None = Field(None, ge=1, description="Calls in flight at once.")
+
+
 class ProviderConfig(_Strict):
     """Where and how to reach one provider. Its name is the prefix of model strings."""
 
@@ -52,6 +61,9 @@ class ProviderConfig(_Strict):
     api_base: str | None = Field(None, description="Endpoint URL, for self-hosted or proxied servers.")
     params: dict[str, Any] = Field(
         default_factory=dict, description="Extra LiteLLM parameters for every model of this provider."
+    )
+    key_limits: RateLimits | None = Field(
+        None, description="Limits of each key, per model: an alias of this provider gets them times its keys."
     )
 
 
@@ -112,6 +124,9 @@ class ModelAlias(_Strict):
     cache_prompt: bool = Field(
         False,
         description="Mark the system prompt for provider prompt caching (Anthropic-style cache_control).",
+    )
+    limits: RateLimits | None = Field(
+        None, description="rpm / tpm / max_parallel of this alias (all processes, with router.redis_url)."
     )
 
     @field_validator("model")

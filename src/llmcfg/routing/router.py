@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any
 from llmcfg.config import envrefs
 from llmcfg.config.schema import Config
 from llmcfg.routing.compile import RouterPlan, compile_router
+from llmcfg.routing.gated import GatedRouter, alias_limits
+from llmcfg.routing.limits import Gate, LimitStore, LocalLimitStore, RedisLimitStore
 
 if TYPE_CHECKING:
     from types import ModuleType
@@ -108,13 +110,25 @@ def _install_tracker(litellm: Any) -> None:
 
 
 class RouterRuntime:
-    """Builds the Router from the config on first use and keeps it for the life of the client."""
+    """Builds the Router from the config on first use and keeps it for the life of the client.
 
-    def __init__(self, config: Config) -> None:
+    With rate limits in the config, ``router`` is the Router behind a ``Gate`` (routing/limits.py):
+    each call first waits for room under its alias's limits."""
+
+    def __init__(self, config: Config, *, limit_store: LimitStore | None = None) -> None:
         self.config = config
         self._lock = threading.Lock()
         self._router: Any = None
         self._plan: RouterPlan | None = None
+        self._limit_store = limit_store
+
+    @property
+    def limit_store(self) -> LimitStore:
+        """Where rate-limit windows live: Redis with ``router.redis_url``, else this process."""
+        if self._limit_store is None:
+            url = self.redis_url()
+            self._limit_store = RedisLimitStore(url) if url else LocalLimitStore()
+        return self._limit_store
 
     @property
     def plan(self) -> RouterPlan:
@@ -163,7 +177,18 @@ class RouterRuntime:
         if self._router is None:
             arguments = self.router_arguments()
             litellm = import_litellm()
+            limits = alias_limits(self.config)
             with self._lock:
                 if self._router is None:
-                    self._router = litellm.Router(**arguments)
+                    router = litellm.Router(**arguments)
+                    if limits:
+                        settings = self.config.router
+                        gate = Gate(
+                            self.limit_store,
+                            limits,
+                            queue_timeout_s=settings.queue_timeout_s,
+                            lease_ttl_s=settings.timeout_s * (settings.num_retries + 1) + 30,
+                        )
+                        router = GatedRouter(router, gate)
+                    self._router = router
         return self._router
