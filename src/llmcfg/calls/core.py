@@ -15,7 +15,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
-from llmcfg.cache.store import Caches, response_key
+from llmcfg.cache.backends import AnyCaches, open_caches
+from llmcfg.cache.store import response_key
 from llmcfg.calls.hooks import CallHook
 from llmcfg.calls.outcome import Call, Outcomes
 from llmcfg.config.aliases import AliasInfo
@@ -86,7 +87,7 @@ class CallCore(Outcomes):
         self.stats = UsageStats()
         self._runtime = RouterRuntime(config)
         self._aliases: dict[str, AliasInfo] = {}
-        self._caches: Caches | None = None
+        self._caches: AnyCaches | None = None
         self._fetcher: ImageFetcher | None = None
         cost_log = config.logging.cost_log
         self._cost_log = CostLog(config.resolve_path(cost_log)) if cost_log else None
@@ -263,14 +264,9 @@ class CallCore(Outcomes):
         return self.budget.spend() if self.budget.active else Spend([])
 
     @property
-    def caches(self) -> Caches:
+    def caches(self) -> AnyCaches:
         if self._caches is None:
-            settings = self.config.cache
-            self._caches = Caches(
-                self.config.resolve_path(settings.dir),
-                image_ttl_s=settings.image_ttl_s,
-                response_ttl_s=settings.response_ttl_s,
-            )
+            self._caches = open_caches(self.config)  # cache.store: disk or redis
         return self._caches
 
     def _cache_key(

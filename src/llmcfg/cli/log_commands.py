@@ -135,15 +135,9 @@ def _cmd_log(args: argparse.Namespace) -> int:
 
 
 def _cmd_cache(args: argparse.Namespace) -> int:
-    from llmcfg.cache.store import Caches
+    from llmcfg.cache.backends import open_caches
 
-    config = load_config(args.config)
-    settings = config.cache
-    caches = Caches(
-        config.resolve_path(settings.dir),
-        image_ttl_s=settings.image_ttl_s,
-        response_ttl_s=settings.response_ttl_s,
-    )
+    caches = open_caches(load_config(args.config))  # cache.store: disk or redis
     try:
         if args.action == "clear":
             print(f"removed {caches.clear()} entries from {caches.directory}")

@@ -11,7 +11,7 @@ import os
 import re
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 __all__ = [
     "QUALITIES",
@@ -263,6 +263,17 @@ class CacheConfig(_Strict):
     response_ttl_s: int = Field(30 * 24 * 3600, ge=0, description="How long responses are kept, seconds.")
     text: bool = Field(False, description="Cache chat completions (embeddings and vision always are).")
     images_generated: bool = Field(False, description="Cache image generations (they are meant to vary).")
+    store: Literal["disk", "redis"] = Field(
+        "disk",
+        description="disk: cache.dir on this machine; redis: shared by every process (cache.redis_url).",
+    )
+    redis_url: str | None = Field(None, description="Redis for store: redis (redis://... or ${VAR}).")
+
+    @model_validator(mode="after")
+    def _redis_has_url(self) -> CacheConfig:
+        if self.store == "redis" and not self.redis_url:
+            raise ValueError("store: redis needs redis_url (e.g. redis_url: ${REDIS_URL})")
+        return self
 
 
 class FetchConfig(_Strict):

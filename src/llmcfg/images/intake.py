@@ -23,7 +23,7 @@ from llmcfg.exceptions import ForbiddenHostError, ImageError, NotAnImageError
 from llmcfg.images.decode import sniff
 
 if TYPE_CHECKING:
-    from llmcfg.cache.store import Caches
+    from llmcfg.cache.backends import AnyCaches as Caches
     from llmcfg.images.fetch import ImageFetcher
 
 __all__ = ["ImageInput", "aimage_bytes", "image_bytes", "is_url", "local_bytes"]
