@@ -6,10 +6,11 @@ from __future__ import annotations
 
 from llmcfg.calls.text import TextMethods
 from llmcfg.calls.vision import ImageMethods
+from llmcfg.reload import Reloadable
 
 __all__ = ["LLM"]
 
 
-class LLM(TextMethods, ImageMethods):
+class LLM(Reloadable, TextMethods, ImageMethods):
     """Every model of one config, behind ``chat`` and friends. Cheap to build; the Router comes on
     first use. Share one per process: it holds the connection pools and caches."""

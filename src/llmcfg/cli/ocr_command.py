@@ -136,19 +136,21 @@ async def ocr_many(
 
 def _cmd_ocr(args: argparse.Namespace) -> int:
     from llmcfg.calls.client import LLM
+    from llmcfg.reload import reload_on_sighup
 
     llm = LLM(load_config(args.config))
-    return asyncio.run(
-        ocr_many(
-            llm,
-            args.images,
-            mode=args.mode,
-            out=args.out,
-            jobs=args.jobs,
-            model=args.model,
-            force=args.force,
+    with reload_on_sighup(llm):  # a long batch picks up an edited config on SIGHUP
+        return asyncio.run(
+            ocr_many(
+                llm,
+                args.images,
+                mode=args.mode,
+                out=args.out,
+                jobs=args.jobs,
+                model=args.model,
+                force=args.force,
+            )
         )
-    )
 
 
 def register(command: Register) -> None:
