@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from llmcfg import LLM, load_config
+from llmcfg.calls.hooks import CallHook
 from llmcfg.config.load import parse_config
 from llmcfg.exceptions import ConfigError
 from llmcfg.reload import reload_on_sighup
@@ -50,7 +51,8 @@ def test_reload_swaps_the_config_keeps_state_and_says_what_changed(
     tmp_path: Path, fake: FakeProvider, events: list[dict[str, Any]]
 ) -> None:
     path = write(tmp_path / "llm_config.yaml", fake.base_url)
-    llm = LLM(load_config(path))
+    mine = CallHook()
+    llm = LLM(load_config(path), hooks=[mine])
     assert llm.chat("hi", quality="fast").model == "openai/gpt-4o-mini"
     caches = llm.caches
     write(path, fake.base_url, mini="gpt-4o", extra="added")
@@ -60,6 +62,8 @@ def test_reload_swaps_the_config_keeps_state_and_says_what_changed(
     assert fake.requests[-1].model == "gpt-4o"
     assert llm.usage_stats()["total"]["requests"] == 2  # counted across the reload
     assert llm.caches is caches
+    assert llm.hooks[0] is mine  # the application's hooks stay
+    assert len(llm.hooks) == 2  # and one OTel hook, not two
     reloaded = [e for e in events if e["event"] == "llm.config_reloaded"]
     assert reloaded == [
         {

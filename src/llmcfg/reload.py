@@ -25,6 +25,7 @@ import structlog
 from llmcfg.config.load import load_config
 from llmcfg.config.schema import Config
 from llmcfg.exceptions import ConfigError, ConfigIssue, LLMCfgError, MissingDependencyError
+from llmcfg.observe.otel import OtelHook
 from llmcfg.routing.compile import compile_router
 
 __all__ = ["RELOAD_EVENT", "ConfigChange", "Reloadable", "reload_on_sighup"]
@@ -114,6 +115,9 @@ class Reloadable:
             new,
             clock=old.budget.clock,
             budget_store=old.budget._store if same_budget_store else None,
+            hooks=[
+                hook for hook in old.hooks if not isinstance(hook, OtelHook)
+            ],  # the new config decides OTel
         )
         fresh.stats = old.stats
         if new.cache == old.config.cache:

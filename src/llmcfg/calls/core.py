@@ -38,6 +38,7 @@ from llmcfg.money.budget.spend import Spend
 from llmcfg.money.budget.stores import BudgetStore
 from llmcfg.money.events import CostLog
 from llmcfg.money.usage_stats import UsageStats
+from llmcfg.observe.otel import OtelHook
 from llmcfg.results import CallResult
 from llmcfg.routing.call_params import check_call_params
 from llmcfg.routing.compile import prompt_cache_points
@@ -83,6 +84,8 @@ class CallCore(Outcomes):
         tests; ``hooks`` see every call (``llmcfg.calls.hooks``)."""
         self.config = config
         self.hooks = list(hooks)
+        if config.logging.otel:  # spans and metrics by the OTel GenAI conventions (no-op without the extra)
+            self.hooks.append(OtelHook())
         self.budget = BudgetGuard(config, clock=clock, store=budget_store)
         self.stats = UsageStats()
         self._runtime = RouterRuntime(config)

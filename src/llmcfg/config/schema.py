@@ -180,6 +180,10 @@ class LoggingConfig(_Strict):
     cost_log: str | None = Field(
         None, description="JSONL file of llm.call events; relative paths are relative to the config file."
     )
+    otel: bool = Field(
+        True,
+        description="OpenTelemetry spans and metrics when the otel extra is installed and the app set a provider.",
+    )
     events: Literal["auto", "structlog", "stderr", "off"] = Field(
         "auto",
         description=(

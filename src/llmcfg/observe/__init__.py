@@ -1,0 +1,1 @@
+"""What llmcfg tells observability systems besides its own ``llm.call`` event (OpenTelemetry)."""
