@@ -18,7 +18,7 @@ from llmcfg import LLM, load_config
 from llmcfg.config.load import parse_config
 from llmcfg.exceptions import RateLimitError
 from llmcfg.routing.gated import alias_limits
-from llmcfg.routing.limits import Limits
+from llmcfg.routing.limits import Limits, LimitStore, LocalLimitStore, RedisLimitStore
 from llmcfg.testing import FakeProvider
 from tests.redis_server import redis_server
 from tests.test_fleet_cooldowns import ROOT, run_worker
@@ -142,3 +142,35 @@ def test_a_call_waits_for_a_slot_held_by_another_process(
     finally:
         if process_a.poll() is None:
             process_a.kill()
+
+
+@pytest.fixture(params=["local", "redis"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[LimitStore]:
+    if request.param == "local":
+        yield LocalLimitStore()
+        return
+    with redis_server(tmp_path) as url:
+        redis_store = RedisLimitStore(url)
+        yield redis_store
+        redis_store.close()
+
+
+def test_both_stores_count_the_same_way(store: LimitStore) -> None:
+    """The Lua script and the in-process store agree: rpm, tpm corrected to real use, leases."""
+    rpm = Limits(rpm=2)
+    assert store.try_acquire("a", rpm, "1", 1, 60) == 0
+    assert store.try_acquire("a", rpm, "2", 1, 60) == 0
+    assert 59 < store.try_acquire("a", rpm, "3", 1, 60) <= 60
+    tpm = Limits(tpm=100)
+    assert store.try_acquire("t", tpm, "1", 10, 60) == 0
+    store.release("t", tpm, "1", 10, 95)  # the provider counted 95
+    assert store.try_acquire("t", tpm, "2", 10, 60) > 0  # 95 + 10 > 100
+    assert store.try_acquire("t", tpm, "3", 5, 60) == 0  # 95 + 5 fits
+    parallel = Limits(max_parallel=1)
+    assert store.try_acquire("p", parallel, "1", 1, 60) == 0
+    assert store.try_acquire("p", parallel, "2", 1, 60) > 0
+    store.release("p", parallel, "1", 1, None)
+    assert store.try_acquire("p", parallel, "2", 1, 60) == 0
+    assert store.try_acquire("x", Limits(max_parallel=1), "1", 1, 0.2) == 0
+    time.sleep(0.3)  # a lease left by a dead process expires on its own
+    assert store.try_acquire("x", Limits(max_parallel=1), "2", 1, 60) == 0

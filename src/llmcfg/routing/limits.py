@@ -108,23 +108,22 @@ local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
 local rpm, tpm, par = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local lease, tokens, ttl = ARGV[4], tonumber(ARGV[5]), tonumber(ARGV[6])
+local expired = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now - 60)
+if #expired > 0 then
+  local gone = 0
+  for _, m in ipairs(expired) do gone = gone + tonumber(redis.call('HGET', KEYS[2], m) or '0') end
+  redis.call('HDEL', KEYS[2], unpack(expired))
+  redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - 60)
+  redis.call('DECRBY', KEYS[4], gone)
+end
 local wait = 0
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - 60)
-if rpm > 0 then
-  local n = redis.call('ZCARD', KEYS[1])
-  if n >= rpm then
-    local oldest = redis.call('ZRANGE', KEYS[1], n - rpm, n - rpm, 'WITHSCORES')
-    wait = math.max(wait, tonumber(oldest[2]) + 60 - now)
-  end
+local n = redis.call('ZCARD', KEYS[1])
+if rpm > 0 and n >= rpm then
+  local oldest = redis.call('ZRANGE', KEYS[1], n - rpm, n - rpm, 'WITHSCORES')
+  wait = math.max(wait, tonumber(oldest[2]) + 60 - now)
 end
 if tpm > 0 then
-  local used = 0
-  local all = redis.call('HGETALL', KEYS[2])
-  local alive = {}
-  for _, m in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do alive[m] = true end
-  for i = 1, #all, 2 do
-    if alive[all[i]] then used = used + tonumber(all[i + 1]) else redis.call('HDEL', KEYS[2], all[i]) end
-  end
+  local used = tonumber(redis.call('GET', KEYS[4]) or '0')
   if used > 0 and used + tokens > tpm then
     local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
     wait = math.max(wait, tonumber(oldest[2]) + 60 - now)
@@ -137,15 +136,20 @@ end
 if wait > 0 then return tostring(wait) end
 redis.call('ZADD', KEYS[1], now, lease)
 redis.call('HSET', KEYS[2], lease, tokens)
+redis.call('INCRBY', KEYS[4], tokens)
 redis.call('ZADD', KEYS[3], now + ttl, lease)
-for i = 1, 3 do redis.call('EXPIRE', KEYS[i], math.ceil(math.max(61, ttl + 1))) end
+for i = 1, 4 do redis.call('EXPIRE', KEYS[i], math.ceil(math.max(61, ttl + 1))) end
 return '0'
 """
 
 _RELEASE = """
 redis.call('ZREM', KEYS[3], ARGV[1])
-if ARGV[2] ~= '' and redis.call('HEXISTS', KEYS[2], ARGV[1]) == 1 then
-  redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
+if ARGV[2] ~= '' then
+  local before = redis.call('HGET', KEYS[2], ARGV[1])
+  if before then
+    redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
+    redis.call('INCRBY', KEYS[4], tonumber(ARGV[2]) - tonumber(before))
+  end
 end
 return true
 """
@@ -163,7 +167,7 @@ class RedisLimitStore:
         self._release = self._client.register_script(_RELEASE)
 
     def _keys(self, name: str) -> list[str]:
-        return [f"{self._prefix}:{name}:{part}" for part in ("calls", "tokens", "leases")]
+        return [f"{self._prefix}:{name}:{part}" for part in ("calls", "tokens", "leases", "used")]
 
     def try_acquire(self, name: str, limits: Limits, lease: str, tokens: int, lease_ttl_s: float) -> float:
         answer = self._acquire(
