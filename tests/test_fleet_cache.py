@@ -25,7 +25,7 @@ from tests.test_fleet_cooldowns import run_worker
 CONFIG = """
 version: 1
 providers:
-  openai: {{api_base: "{base}", api_key: "${{CACHE_KEY:-sk-cache}}"}}
+  openai: {{api_base: "{base}", api_key: "${{CACHE_KEY:-cache-test}}"}}
 models:
   mini: {{model: openai/gpt-4o-mini}}
 cache: {{store: redis, redis_url: "{redis}", text: true, response_ttl_s: {ttl}}}

@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parent.parent
 POOL = """
 version: 1
 providers:
-  pool: {{kind: openai, api_base: "{base}", api_key: ["${{FLEET_KEY_1:-key-one}}", "${{FLEET_KEY_2:-key-two}}"]}}
+  pool: {{kind: openai, api_base: "{base}", api_key: ["${{FLEET_KEY_1:-pool-one}}", "${{FLEET_KEY_2:-pool-two}}"]}}
 models:
   pooled: {{model: pool/gpt-4o-mini}}
 router: {{num_retries: 2, timeout_s: 10, cooldown_s: 60, allowed_fails: 0{redis}}}
@@ -48,14 +48,14 @@ def run_worker(config: Path, alias: str, calls: int, *extra: str) -> list[dict[s
 
 
 def key_one_requests(fake: FakeProvider) -> int:
-    return sum(1 for request in fake.requests if request.api_key == "key-one")
+    return sum(1 for request in fake.requests if request.api_key == "pool-one")
 
 
 def test_a_key_cooled_down_in_one_process_is_skipped_by_another(
     write_config: Any, fake: FakeProvider, redis_url: str
 ) -> None:
     config = write_config(POOL.format(base=fake.base_url, redis=f", redis_url: '{redis_url}'"))
-    fake.fail(429, api_key="key-one", retry_after=60, times=None)
+    fake.fail(429, api_key="pool-one", retry_after=60, times=None)
     outcomes = run_worker(config, "pooled", 6)  # process A
     assert all(outcome.get("text") == "ok" for outcome in outcomes), outcomes  # key two answered
     assert key_one_requests(fake) >= 1  # A did meet the 429
@@ -64,14 +64,14 @@ def test_a_key_cooled_down_in_one_process_is_skipped_by_another(
     for _ in range(12):
         assert llm.chat("hi", model="pooled").text == "ok"
     assert key_one_requests(fake) == before  # B never touched key one
-    assert fake.requests[-1].api_key == "key-two"
+    assert fake.requests[-1].api_key == "pool-two"
 
 
 def test_without_redis_each_router_learns_the_cooldown_itself(write_config: Any, fake: FakeProvider) -> None:
     """The control: without ``redis_url`` a second Router (here in this process: it shares no more
     than another process would) still sends calls to key one."""
     config = load_config(write_config(POOL.format(base=fake.base_url, redis="")))
-    fake.fail(429, api_key="key-one", retry_after=60, times=None)
+    fake.fail(429, api_key="pool-one", retry_after=60, times=None)
     first = LLM(config)
     for _ in range(6):
         assert first.chat("hi", model="pooled").text == "ok"

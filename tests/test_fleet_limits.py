@@ -19,14 +19,14 @@ from llmcfg.config.load import parse_config
 from llmcfg.exceptions import RateLimitError
 from llmcfg.routing.gated import alias_limits
 from llmcfg.routing.limits import Limits, LimitStore, LocalLimitStore, RedisLimitStore
-from llmcfg.testing import FakeProvider
+from llmcfg.testing import FakeProvider, use_fake
 from tests.redis_server import redis_server
 from tests.test_fleet_cooldowns import ROOT, run_worker
 
 CONFIG = """
 version: 1
 providers:
-  pool: {{kind: openai, api_base: "{base}", api_key: ["${{LIMIT_KEY_1:-key-one}}", "${{LIMIT_KEY_2:-key-two}}"]{key_limits}}}
+  pool: {{kind: openai, api_base: "{base}", api_key: ["${{LIMIT_KEY_1:-pool-one}}", "${{LIMIT_KEY_2:-pool-two}}"]{key_limits}}}
 models:
   limited: {{model: pool/gpt-4o-mini{limits}}}
   free: {{model: pool/gpt-4o}}
@@ -174,3 +174,8 @@ def test_both_stores_count_the_same_way(store: LimitStore) -> None:
     assert store.try_acquire("x", Limits(max_parallel=1), "1", 1, 0.2) == 0
     time.sleep(0.3)  # a lease left by a dead process expires on its own
     assert store.try_acquire("x", Limits(max_parallel=1), "2", 1, 60) == 0
+
+
+def test_use_fake_keeps_the_key_limits(fake: FakeProvider) -> None:
+    config = parse_config(config_text("http://127.0.0.1:9/v1", key_limits="{rpm: 20, max_parallel: 2}"))
+    assert alias_limits(use_fake(config, fake)) == alias_limits(config)

@@ -24,7 +24,7 @@ from llmcfg.testing import FakeProvider
 CONFIG = """
 version: 1
 providers:
-  openai: {{api_base: "{base}", api_key: "${{RELOAD_KEY:-sk-reload}}"}}
+  openai: {{api_base: "{base}", api_key: "${{RELOAD_KEY:-reload-test}}"}}
 models:
   mini: {{model: openai/{mini}}}
   {extra}: {{model: openai/text-embedding-3-small}}

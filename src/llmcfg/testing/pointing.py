@@ -7,7 +7,7 @@ import shutil
 import tempfile
 
 from llmcfg.config import envrefs
-from llmcfg.config.schema import Config, ProviderConfig
+from llmcfg.config.schema import Config
 from llmcfg.testing.fake_provider import FakeProvider
 
 __all__ = ["isolated", "use_fake"]
@@ -71,8 +71,9 @@ def use_fake(
         elif not keep_keys and key is None:
             key = f"${{FAKE_KEY_{name.upper().replace('-', '_')}:-fake-key}}"
         kind = provider.kind or name
-        providers[name] = ProviderConfig(
-            kind=kind, api_key=key, api_base=base_for(kind), params=provider.params
+        # A copy, so every other setting of the provider (key_limits, ...) stays as written.
+        providers[name] = provider.model_copy(
+            update={"kind": kind, "api_key": key, "api_base": base_for(kind)}
         )
     pointed = config.model_copy(update={"providers": providers})
     pointed._source = config.source
