@@ -12,6 +12,7 @@ windows, each when its own settings did not change.
 
 from __future__ import annotations
 
+import logging
 import signal
 import threading
 from collections.abc import Iterator
@@ -20,11 +21,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import structlog
-
 from llmcfg.config.load import load_config
 from llmcfg.config.schema import Config
 from llmcfg.exceptions import ConfigError, ConfigIssue, LLMCfgError, MissingDependencyError
+from llmcfg.money.events import _send as send_event
 from llmcfg.observe.otel import OtelHook
 from llmcfg.routing.compile import compile_router
 
@@ -32,7 +32,6 @@ __all__ = ["RELOAD_EVENT", "ConfigChange", "Reloadable", "reload_on_sighup"]
 
 RELOAD_EVENT = "llm.config_reloaded"
 WATCH_HINT = "LLM(watch=True) needs watchfiles: pip install 'llmcfg[watch]'"
-_logger = structlog.get_logger("llmcfg")
 _OWN = ("_reload_lock", "_watcher", "_watch_stop")  # the reloader's own state, never swapped
 
 
@@ -95,13 +94,14 @@ class Reloadable:
             change = diff(self.config, new, source)
             state = {k: v for k, v in vars(fresh).items() if k not in _OWN}
             vars(self).update(state)  # one step: no call sees half a config
-        _logger.info(
-            RELOAD_EVENT,
-            source=change.source,
-            aliases_added=list(change.added),
-            aliases_removed=list(change.removed),
-            aliases_changed=list(change.changed),
-        )
+        fields = {
+            "source": change.source,
+            "aliases_added": list(change.added),
+            "aliases_removed": list(change.removed),
+            "aliases_changed": list(change.changed),
+        }
+        # The same route as llm.call (logging.events): never stdout.
+        send_event(new.logging.events, logging.INFO, RELOAD_EVENT, fields)
         return change
 
     def _fresh(self, new: Config) -> Any:
@@ -165,7 +165,8 @@ class Reloadable:
         try:
             self.reload()
         except LLMCfgError as error:
-            _logger.warning("llm.config_reload_failed", source=self.config.source, error=str(error))
+            fields = {"source": self.config.source, "error": str(error)}
+            send_event(self.config.logging.events, logging.WARNING, "llm.config_reload_failed", fields)
 
 
 @contextmanager
