@@ -174,3 +174,28 @@ def test_aliases_of_reasonable_size_still_work() -> None:
         "  other: *m\n"
     )
     assert config.models["other"] == config.models["mini"]
+
+
+def test_one_long_string_repeated_by_aliases_is_read_once(tmp_path: Path) -> None:
+    """Under every limit (< 1 MiB, < 100,000 values), yet one 500 KB string used 90,000 times:
+    a check that reads every occurrence does 45 GB of work (validate hung for minutes). Each
+    distinct text is checked once, so this loads at the speed of its size."""
+    long_text = "x" * 500_000 + "${HOME}"
+    uses = ", ".join(["*a"] * 90_000)
+    path = tmp_path / "llm_config.yaml"
+    path.write_text(
+        'version: 1\nproviders:\n  openai: {api_key: "${OPENAI_API_KEY}"}\n'
+        f'models:\n  m: {{model: openai/gpt-4o-mini, params: {{stop: [&a "{long_text}", {uses}]}}}}\n'
+    )
+
+    def on_alarm(signum: int, frame: Any) -> None:
+        raise TimeoutError("load_config did not finish in 15 s")
+
+    previous = signal.signal(signal.SIGALRM, on_alarm)
+    signal.setitimer(signal.ITIMER_REAL, 15)  # a safety net against the hang, not a timing test
+    try:
+        config = load_config(path)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+    assert len(config.models["m"].params["stop"]) == 90_001

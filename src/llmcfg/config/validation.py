@@ -68,8 +68,11 @@ def check(config: Config, positions: Positions) -> list[ConfigIssue]:
         flag(location, f"unknown alias {name!r}{closest(name, list(config.models))}")
         return False
 
+    problems: dict[str, str | None] = {}  # each text read once: YAML aliases can repeat a long one
     for location, text in _strings(config.model_dump(mode="json"), ""):
-        problem = envrefs.syntax_error(text)
+        if text not in problems:
+            problems[text] = envrefs.syntax_error(text)
+        problem = problems[text]
         if problem:
             flag(location, problem)
 
