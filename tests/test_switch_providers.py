@@ -58,10 +58,9 @@ def test_the_same_app_answers_through_each_provider(
 ) -> None:
     shipped = yaml.safe_load((ROOT / "llm_config.yaml").read_text())
     config_data = merged(shipped, switches()[switch]) if switch else shipped
-    if switch == "claude":
-        # The shipped budget admits the Claude swap only once the estimate reads the alias's
-        # params.max_tokens (the money issue); until then the per-request cap would block it.
-        config_data["budgets"].pop("per_request_usd")
+    # The shipped budget stays whole: the Claude swap is admitted because the estimate reads the
+    # alias's params.max_tokens, not the model's 64k maximum output.
+    assert config_data["budgets"]["per_request_usd"]
     path = tmp_path / "llm_config.yaml"
     path.write_text(yaml.safe_dump(config_data))
     llm = LLM(use_fake(load_config(path), fake))
