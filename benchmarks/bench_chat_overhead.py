@@ -111,7 +111,7 @@ def main() -> None:
     with FakeProvider() as fake, tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "llm_config.yaml"
         path.write_text(CONFIG)
-        llm = llmcfg.LLM(use_fake(llmcfg.load_config(path), fake))
+        llm = llmcfg.LLM(use_fake(llmcfg.load_config(path), fake, isolate=False))
         bare = bare_router(fake.base_url)
         report("llm.chat", "Router.completion", *sync_side(llm, bare, calls))
         report("llm.achat", "Router.acompletion", *asyncio.run(async_side(llm, bare, calls)))
