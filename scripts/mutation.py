@@ -52,7 +52,7 @@ GROUPS: dict[str, tuple[list[str], list[str]]] = {
             "tests/test_fetch_intake.py",
         ],
     ),
-    "decode": (["images/decode.py"], ["tests/test_decode.py", "tests/test_fetch_intake.py"]),
+    "decode": (["images/decode.py"], ["tests/test_decode.py"]),
     "budget": (
         ["money/budget/stores.py", "money/budget/guard.py"],
         ["tests/test_budget_stores.py", "tests/test_budgets.py"],
