@@ -165,3 +165,62 @@ def test_reservations_are_atomic_across_processes(store_at: tuple[str, str]) -> 
     spent = open_store(*store_at).totals(WINDOWS, NOW)["total:day:d"][0]
     assert granted == 100  # 240 asked, exactly the limit's worth granted
     assert spent == pytest.approx(1.0)
+
+
+# -- a ledger that cannot be used is a BudgetStoreError naming it, never a provider error -------------
+def _closed_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _unusable(kind: str, tmp_path: Path) -> tuple[BudgetStore, str, Any]:
+    """A store that cannot work: a local ledger locked by another connection (its busy timeout
+    short), or Redis at a closed port with a password in the URL. Returns it, what its errors must
+    name, and what to undo."""
+    if kind == "local":
+        import sqlite3
+
+        store = LocalStore(str(tmp_path / "budget"), busy_timeout_s=0.2)
+        store.totals(WINDOWS, NOW)  # the ledger exists
+        holder = sqlite3.connect(store.path, isolation_level=None, check_same_thread=False)
+        holder.execute("BEGIN EXCLUSIVE")  # what another process's long transaction looks like
+        return store, store.path, holder.close
+    url = f"redis://:s3cret-pw@127.0.0.1:{_closed_port()}/0"
+    return RedisStore(url), "redis://:***@127.0.0.1:", lambda: None
+
+
+@pytest.mark.parametrize("kind", ["local", "redis"])
+def test_every_operation_on_an_unusable_store_is_a_budget_store_error(kind: str, tmp_path: Path) -> None:
+    from llmcfg.exceptions import BudgetStoreError
+
+    store, named, undo = _unusable(kind, tmp_path)
+    operations: dict[str, Any] = {
+        "reserve": lambda: store.reserve("r1", WINDOWS, {"total:day:d": 1.0}, 0.1, NOW, 60),
+        "settle": lambda: store.settle("r1", WINDOWS, 0.1),
+        "release": lambda: store.release("r1"),
+    }
+    if kind == "redis":  # the local ledger stays readable while another process writes (WAL)
+        operations["totals"] = lambda: store.totals(WINDOWS, NOW)
+    try:
+        for name, operation in operations.items():
+            with pytest.raises(BudgetStoreError) as caught:
+                operation()
+            message = str(caught.value)
+            assert named in message, (name, message)
+            assert "budgets.store" in message or "cache.dir" in message, (name, message)  # what to do
+            assert "s3cret" not in message, name
+            assert caught.value.__context__ is None, name  # the raw error is not chained
+    finally:
+        undo()
+
+
+def test_a_ledger_in_a_folder_that_cannot_exist_says_so(tmp_path: Path) -> None:
+    from llmcfg.exceptions import BudgetStoreError
+
+    (tmp_path / "taken").write_text("a file where the ledger's folder should be")
+    store = LocalStore(str(tmp_path / "taken"))
+    with pytest.raises(BudgetStoreError, match=r"taken.*cannot use the ledger.*writable folder"):
+        store.reserve("r1", WINDOWS, {}, 0.1, NOW, 60)

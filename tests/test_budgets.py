@@ -447,3 +447,56 @@ async def test_a_held_budget_lock_does_not_stop_other_coroutines(tmp_path: Path,
     assert waited >= 0.5  # the call really waited for the lock
     during = [t for t in ticks if start <= t <= start + waited]
     assert len(during) >= 20, f"the loop stalled: {len(during)} ticks in {waited:.2f} s"
+
+
+# -- a locked or unreachable ledger is a BudgetStoreError, not a provider failure ------------------------
+def test_a_locked_ledger_stops_the_call_with_a_budget_store_error(tmp_path: Path, fake: FakeProvider) -> None:
+    """Another process holds the ledger past the busy timeout: the call is not sent, and the error
+    names the ledger's file and what to do (it was a ProviderUnavailableError naming the model)."""
+    import sqlite3
+
+    from llmcfg.exceptions import BudgetStoreError, ProviderError
+    from llmcfg.money.budget.stores import LocalStore
+
+    fake.reply("ok", tokens_in=1, tokens_out=5, times=None)
+    path = write(tmp_path, fake, "  daily_usd: 1.0")
+    store = LocalStore(str(tmp_path / "ledger"), busy_timeout_s=0.2)
+    llm = LLM(load_config(path), budget_store=store)
+    llm.chat("warm up", model="mini", max_tokens=5)  # the ledger exists
+    holder = sqlite3.connect(store.path, isolation_level=None, check_same_thread=False)
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        with pytest.raises(BudgetStoreError) as caught:
+            llm.chat("hi", model="mini", max_tokens=5)
+    finally:
+        holder.close()
+    assert not isinstance(caught.value, ProviderError)
+    assert store.path in str(caught.value)
+    assert "locked" in str(caught.value)
+    assert len(fake.requests) == 1  # the warm-up only: nothing was sent while the ledger was locked
+    assert events(path)[-1]["status"] == "error"
+
+
+def test_an_unreachable_redis_ledger_is_a_budget_store_error(tmp_path: Path, fake: FakeProvider) -> None:
+    import socket
+
+    from llmcfg.exceptions import BudgetStoreError
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    llm = LLM(
+        load_config(
+            write(
+                tmp_path,
+                fake,
+                f"  store: redis\n  redis_url: redis://:s3cret-pw@127.0.0.1:{port}/0\n  daily_usd: 1.0",
+            )
+        )
+    )
+    for attempt in (lambda: llm.chat("hi", model="mini"), lambda: asyncio.run(llm.achat("hi", model="mini"))):
+        with pytest.raises(
+            BudgetStoreError, match=rf"redis://:\*\*\*@127\.0\.0\.1:{port}/0: Redis did not answer"
+        ):
+            attempt()
+    assert fake.requests == []

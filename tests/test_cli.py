@@ -437,6 +437,34 @@ def _on_a_terminal(command: list[str], env: dict[str, str]) -> tuple[int, str]:
     return process.wait(timeout=180), b"".join(chunks).decode("utf-8", errors="replace")
 
 
+def test_ocr_progress_bar_shows_unknown_costs_as_unknown_never_as_zero(
+    write_config: Any, fake: FakeProvider, tmp_path: Path
+) -> None:
+    """Pages read by a model no table prices: the running total is "?" with the count, as the final
+    total is; never "$0.000000", a figure that looks complete."""
+    import re
+
+    fake.reply("TEXT", model="mystery-vision-1", tokens_in=1000, tokens_out=100)
+    text = BASIC.replace(
+        'openai: {api_key: "${OPENAI_API_KEY}"}',
+        f'openai: {{api_base: "{fake.base_url}", api_key: "${{OPENAI_API_KEY:-k}}"}}',
+    ).replace(
+        "  pooled: {model: pool/gpt-4o-mini}\n",
+        "  pooled: {model: pool/gpt-4o-mini}\n  mystery: {model: openai/mystery-vision-1, vision: true}\n",
+    )
+    config = str(write_config(text + "cache: {dir: cache}\n"))
+    env = {**guarded_env(tmp_path), "COLUMNS": "120", "TERM": "xterm"}
+    code, screen = _on_a_terminal(
+        [str(LLMCFG), "ocr", *_pages(tmp_path, 2), "--model", "mystery", "--jobs", "1", "--config", config],
+        env,
+    )
+    assert code == 0, screen
+    shown = re.sub(r"\x1b\[[0-9;]*m", "", screen)
+    assert re.search(r"OCR .*2/2 · \? \(2 unpriced\)", shown), shown
+    assert not re.search(r"[12]/2 · \$", shown), shown  # once a page is read, never a dollar figure
+    assert "[2/2 images · total ? (2 unpriced)]" in shown
+
+
 def test_ocr_progress_bar_counts_cost_and_failures_and_keeps_events_off_it(
     write_config: Any, fake: FakeProvider, tmp_path: Path
 ) -> None:

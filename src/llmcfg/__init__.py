@@ -23,6 +23,7 @@ os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 from llmcfg.exceptions import (  # cheap: plain classes, no dependencies
     AuthenticationError,
     BudgetExceededError,
+    BudgetStoreError,
     CapabilityError,
     ConfigError,
     ConfigIssue,
@@ -117,6 +118,7 @@ __all__ = [
     "AsyncChatStream",
     "AuthenticationError",
     "BudgetExceededError",
+    "BudgetStoreError",
     "CallResult",
     "CapabilityError",
     "ChatResult",

@@ -8,6 +8,7 @@
     ├── CapabilityError             the chosen model cannot do the job (no vision, not an image model)
     ├── UnsupportedParameterError   a call's keyword argument is a typo or not one the provider takes
     ├── BudgetExceededError         a limit would be passed by this call; nothing was sent
+    ├── BudgetStoreError            the budget ledger (SQLite file, Redis) is locked or unreachable
     ├── ImageError                  an image could not be taken in
     │   └── ImageFetchError
     │       ├── ForbiddenHostError
@@ -33,6 +34,7 @@ from dataclasses import dataclass
 __all__ = [
     "AuthenticationError",
     "BudgetExceededError",
+    "BudgetStoreError",
     "CapabilityError",
     "ConfigError",
     "ConfigIssue",
@@ -166,6 +168,17 @@ class BudgetExceededError(LLMCfgError):
             f"budget {limit_name} would be exceeded: spent ${spent_usd:.6f} of ${limit_usd:.6f}, "
             f"this call may cost up to ${estimate_usd:.6f}" + (f" (estimate: {basis})" if basis else "")
         )
+
+
+class BudgetStoreError(LLMCfgError):
+    """The budget ledger (``budgets.store``) could not be used: the SQLite file stayed locked by
+    another process or cannot be opened, or Redis did not answer. Raised before sending, the call
+    was not made; raised when settling, the call was made and its cost is in the cost log only.
+    Not a provider failure: retrying another model would not help, fixing the store does."""
+
+    def __init__(self, store: str, problem: str, advice: str) -> None:
+        self.store = store  # the SQLite file or the Redis URL (password hidden)
+        super().__init__(f"budget store {store}: {problem}; {advice}")
 
 
 class ImageError(LLMCfgError):

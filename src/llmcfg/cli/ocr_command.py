@@ -1,7 +1,8 @@
 """``llmcfg ocr`` over many images: bounded concurrency, a progress bar on a terminal, one output
 file per image, and the cost total at the end. A failed image is reported and the rest go on.
 
-The bar shows done/total, the running cost and the failures. It lives on the CLI's one stderr
+The bar shows done/total, the running cost and the failures; pages whose cost is unknown are never
+added as $0 but shown as ``?`` with their count (``$0.0012 + ? (2 unpriced)``). It lives on the CLI's one stderr
 console, which event lines (``-v``) are printed through too, so they appear above the bar instead
 of glued onto it. Output files are checked before any model is called (an existing file stops the
 run unless ``--force``: no money is spent on pages whose answer would be thrown away) and written
@@ -54,14 +55,14 @@ def _progress(total: int) -> tuple[Any, Any]:
         TextColumn("OCR"),
         BarColumn(),
         TextColumn("{task.completed}/{task.total}"),
-        TextColumn("· ${task.fields[cost]:.6f}"),
+        TextColumn("· {task.fields[cost]}"),
         TextColumn("· {task.fields[failed]} failed"),
         TimeElapsedColumn(),
         TimeRemainingColumn(),
         console=stderr_console(),
         transient=True,
     )
-    task = progress.add_task("OCR", total=total, cost=0.0, failed=0)
+    task = progress.add_task("OCR", total=total, cost="$0.000000", failed=0)
     return progress, task
 
 
@@ -76,6 +77,8 @@ async def ocr_many(
     force: bool = False,
 ) -> int:
     """OCR every image; exit code 0 when all succeeded, 2 otherwise."""
+    from llmcfg.money.report import money_text  # unknown costs as "?" (n unpriced), never as $0
+
     mode_name = mode or llm.config.ocr.default_mode
     names = _output_names(images, mode_name)
     folder = Path(out) if out is not None else None
@@ -105,7 +108,7 @@ async def ocr_many(
                 results[index] = error
                 failed += 1
             if progress is not None:
-                progress.update(task, advance=1, cost=spent, failed=failed)
+                progress.update(task, advance=1, cost=money_text(spent, unpriced, 6), failed=failed)
 
     if progress is not None:
         progress.start()
@@ -127,8 +130,6 @@ async def ocr_many(
         except (OSError, OutputExistsError) as error:
             failed += 1
             print(f"error: {image}: cannot write {folder / names[index]}: {error}", file=sys.stderr)
-    from llmcfg.money.report import money_text
-
     summary = f"[{len(images) - failed}/{len(images)} images · total {money_text(spent, unpriced, 6)}"
     print(summary + (f" · {failed} failed]" if failed else "]"), file=sys.stderr)
     return EXIT_OK if failed == 0 else EXIT_ERROR

@@ -12,15 +12,18 @@ import random
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import NamedTuple, Protocol
+from typing import NamedTuple, Protocol, TypeVar
+
+from llmcfg.exceptions import BudgetStoreError
 
 __all__ = ["BudgetStore", "LocalStore", "Refusal", "WindowTotals"]
 
 _EPSILON = 1e-12  # float sums: a call that exactly fills the limit fits
 _BUSY_TIMEOUT_S = 60.0  # how long a writer waits for another process's transaction
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -73,15 +76,43 @@ class LocalStore:
     database's write lock, so check-and-reserve cannot interleave with another process's.
     """
 
-    def __init__(self, directory: str) -> None:
-        os.makedirs(directory, exist_ok=True)
+    def __init__(self, directory: str, *, busy_timeout_s: float = _BUSY_TIMEOUT_S) -> None:
+        """``busy_timeout_s``: how long a reservation waits for another process's transaction
+        before giving up with BudgetStoreError."""
+        self.directory = directory
         self.path = os.path.join(directory, "budget.sqlite3")
+        self.busy_timeout_s = busy_timeout_s
         self._lock = threading.Lock()
         self._connection: sqlite3.Connection | None = None
         self._pid = 0
 
+    def _trouble(self, error: Exception) -> BudgetStoreError:
+        """The error of a ledger that cannot be used, naming the file and what to do."""
+        if "locked" in str(error) or "busy" in str(error):
+            return BudgetStoreError(
+                self.path,
+                f"the ledger stayed locked by another process for {self.busy_timeout_s:g} s",
+                "find the process holding it (a stuck or suspended program using the same cache.dir), "
+                "or give this program its own cache.dir",
+            )
+        return BudgetStoreError(
+            self.path,
+            f"cannot use the ledger ({type(error).__name__}: {error})",
+            "check that cache.dir is a writable folder on a local disk, or set budgets.store: redis",
+        )
+
+    def _guarded(self, work: Callable[[], T]) -> T:
+        """``work`` with SQLite's and the file system's errors turned into BudgetStoreError (raised
+        outside the except clause: the raw error is not its context)."""
+        try:
+            return work()
+        except (sqlite3.Error, OSError) as error:
+            failure = self._trouble(error)
+        raise failure
+
     def _db(self) -> sqlite3.Connection:
         if self._connection is None or self._pid != os.getpid():  # never share a connection with a fork
+            os.makedirs(self.directory, exist_ok=True)
             self._connection, self._pid = self._open(), os.getpid()
         return self._connection
 
@@ -89,10 +120,10 @@ class LocalStore:
         """Connect and set up. Switching a new database to WAL is not covered by SQLite's busy
         timeout: several processes opening the ledger for the first time at once get "database is
         locked" at once, so the setup is retried (for as long as the busy timeout would wait)."""
-        deadline = time.monotonic() + _BUSY_TIMEOUT_S
+        deadline = time.monotonic() + self.busy_timeout_s
         while True:
             connection = sqlite3.connect(
-                self.path, timeout=_BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
+                self.path, timeout=self.busy_timeout_s, isolation_level=None, check_same_thread=False
             )
             try:
                 connection.execute("PRAGMA journal_mode=WAL")
@@ -117,7 +148,7 @@ class LocalStore:
                 raise
             db.execute("COMMIT")
 
-    def reserve(
+    def _reserve(
         self,
         reservation_id: str,
         windows: list[str],
@@ -138,7 +169,7 @@ class LocalStore:
             )
         return None
 
-    def settle(self, reservation_id: str, windows: list[str], actual: float | None) -> None:
+    def _settle(self, reservation_id: str, windows: list[str], actual: float | None) -> None:
         with self._transaction() as db:
             db.execute("DELETE FROM held WHERE id = ?", (reservation_id,))
             if actual is None:
@@ -152,11 +183,11 @@ class LocalStore:
                 [(window, actual) for window in windows],
             )
 
-    def release(self, reservation_id: str) -> None:
+    def _release(self, reservation_id: str) -> None:
         with self._transaction() as db:
             db.execute("DELETE FROM held WHERE id = ?", (reservation_id,))
 
-    def totals(self, windows: list[str], now: float) -> dict[str, WindowTotals]:
+    def _totals(self, windows: list[str], now: float) -> dict[str, WindowTotals]:
         with self._lock:
             db = self._db()
             result = {}
@@ -171,6 +202,26 @@ class LocalStore:
                     float(spent[0]) if spent else 0.0, float(held[0]), int(unpriced[0]) if unpriced else 0
                 )
             return result
+
+    def reserve(
+        self,
+        reservation_id: str,
+        windows: list[str],
+        limits: dict[str, float],
+        amount: float,
+        now: float,
+        ttl_s: float,
+    ) -> Refusal | None:
+        return self._guarded(lambda: self._reserve(reservation_id, windows, limits, amount, now, ttl_s))
+
+    def settle(self, reservation_id: str, windows: list[str], actual: float | None) -> None:
+        self._guarded(lambda: self._settle(reservation_id, windows, actual))
+
+    def release(self, reservation_id: str) -> None:
+        self._guarded(lambda: self._release(reservation_id))
+
+    def totals(self, windows: list[str], now: float) -> dict[str, WindowTotals]:
+        return self._guarded(lambda: self._totals(windows, now))
 
     def close(self) -> None:
         with self._lock:
