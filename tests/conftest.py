@@ -18,13 +18,20 @@ import structlog
 
 from llmcfg import LLM, load_config
 from llmcfg.testing import FakeProvider, use_fake
+from tests.guarded import SITE
 from tests.netguard import FAKE_DNS, LOG_VARIABLE, NetworkGuardError, blocked_connections, install
 
-__all__ = ["CHILD_LOG", "FAKE_DNS", "NetworkGuardError", "blocked_connections", "child_refusals"]
+__all__ = [
+    "CHILD_LOG",
+    "FAKE_DNS",
+    "NetworkGuardError",
+    "blocked_connections",
+    "child_refusals",
+    "expected_child_refusals",
+]
 
 install()
-_SITE = str(Path(__file__).resolve().parent / "netguard_site")
-os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [_SITE, os.environ.get("PYTHONPATH")]))
+os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(SITE), os.environ.get("PYTHONPATH")]))
 _log_fd, CHILD_LOG = tempfile.mkstemp(prefix="llmcfg-netguard-", suffix=".log")
 os.close(_log_fd)
 atexit.register(lambda: Path(CHILD_LOG).unlink(missing_ok=True))
@@ -34,6 +41,14 @@ os.environ[LOG_VARIABLE] = CHILD_LOG
 def child_refusals() -> list[str]:
     """Connections and lookups refused in subprocesses so far this session, one line each."""
     return Path(CHILD_LOG).read_text(encoding="utf-8").splitlines()
+
+
+def expected_child_refusals(before: list[str]) -> list[str]:
+    """The refusals logged by children since ``before`` was read, taken off the log: a test that
+    provokes them on purpose checks them itself, and the autouse fixture must not count them."""
+    tried = child_refusals()[len(before) :]
+    Path(CHILD_LOG).write_text("".join(f"{line}\n" for line in before), encoding="utf-8")
+    return tried
 
 
 @pytest.fixture(autouse=True)

@@ -13,9 +13,10 @@ import os
 import socket
 from typing import Any
 
-__all__ = ["FAKE_DNS", "LOG_VARIABLE", "NetworkGuardError", "blocked_connections", "install"]
+__all__ = ["FAKE_DNS", "HIDE_VARIABLE", "LOG_VARIABLE", "NetworkGuardError", "blocked_connections", "install"]
 
 LOG_VARIABLE = "LLMCFG_NETGUARD_LOG"
+HIDE_VARIABLE = "LLMCFG_NETGUARD_HIDE"  # modules a child must see as missing (tests/guarded.py)
 
 _real_connect = socket.socket.connect
 _real_connect_ex = socket.socket.connect_ex
@@ -83,8 +84,11 @@ _log: str | None = None  # where a subprocess reports its refusals to the test t
 
 
 def install(*, log: str | None = None) -> None:
+    """Guard this process. Refusals are also appended to ``log``, by default ``$LLMCFG_NETGUARD_LOG``
+    (set for children by the test session): a child that installs the guard again itself (the
+    Django recipe's conftest does) keeps reporting to the session's log."""
     global _log
-    _log = log
+    _log = log if log is not None else os.environ.get(LOG_VARIABLE)
     socket.getaddrinfo = _guarded_getaddrinfo
     socket.socket.connect = _guarded_connect  # type: ignore[method-assign]
     socket.socket.connect_ex = _guarded_connect_ex  # type: ignore[method-assign]

@@ -16,7 +16,7 @@ import pytest
 
 from llmcfg import LLM, load_config
 from llmcfg.testing import FakeProvider, use_fake
-from tests.conftest import BASIC
+from tests.conftest import BASIC, child_refusals, expected_child_refusals
 from tests.guarded import guarded_env
 from tests.images import png
 
@@ -61,11 +61,38 @@ def _pointed(write_config: Any, fake: FakeProvider, extra: str = "cache: {dir: c
 
 
 def test_the_guard_is_active_in_cli_subprocesses(cli: Run, write_config: Any) -> None:
+    """The CLI child's refused connection reaches the log the autouse fixture checks (the child
+    itself swallows it into an error line, so the log is what makes the test that started it fail)."""
     # 192.0.2.1 is TEST-NET-1: without the guard this would try the network (and time out).
     path = write_config(BASIC.replace("http://127.0.0.1:9/v1", "http://192.0.2.1:9/v1"))
+    before = child_refusals()
     done = cli("chat", "hi", "--model", "house", "--config", str(path))
+    tried = expected_child_refusals(before)
     assert done.returncode == 2
     assert "only loopback is allowed" in done.stderr, done.stderr
+    assert tried, "the CLI child's refusal did not reach the session's log"
+    assert {line.split(" ", 1)[1] for line in tried} == {"('192.0.2.1', 9)"}
+
+
+def test_modules_made_missing_in_a_cli_child_keep_the_guard_and_its_log(cli: Run, tmp_path: Path) -> None:
+    """``without=`` and the guard share the one hook: hiding a module must not drop the log."""
+    script = tmp_path / "child.py"
+    script.write_text(
+        "import socket, sys\n"
+        "print(sys.modules.get('rapidocr', 'present'))\n"
+        "try:\n    socket.socket().connect(('198.51.100.7', 80))\nexcept AssertionError:\n    print('refused')\n"
+    )
+    before = child_refusals()
+    done = subprocess.run(
+        [sys.executable, str(script)],
+        capture_output=True,
+        text=True,
+        env=guarded_env(tmp_path, without=("rapidocr",)),
+        timeout=60,
+    )
+    tried = expected_child_refusals(before)
+    assert done.stdout.split() == ["None", "refused"], done.stderr
+    assert [line.split(" ", 1)[1] for line in tried] == ["('198.51.100.7', 80)"]
 
 
 def test_version() -> None:

@@ -60,6 +60,26 @@ def test_python_subprocesses_get_the_guard_too() -> None:
         log.write("".join(f"{line}\n" for line in before))
 
 
+def test_a_child_that_installs_the_guard_again_still_reports_to_the_session_log() -> None:
+    """The Django and FastAPI recipes' conftest call ``install()`` themselves: that must not turn
+    the child's log off (it did: ``install()`` set the log to None)."""
+    import subprocess
+    import sys
+
+    from tests.conftest import child_refusals, expected_child_refusals
+    from tests.guarded import ROOT
+
+    code = (
+        f"import sys\nsys.path.insert(0, {str(ROOT)!r})\nfrom tests.netguard import install\ninstall()\n"
+        "import socket\ntry:\n    socket.socket().connect(('203.0.113.9', 443))\nexcept AssertionError:\n    pass\n"
+    )
+    before = child_refusals()
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    tried = expected_child_refusals(before)
+    assert done.returncode == 0, done.stderr
+    assert [line.split(" ", 1)[1] for line in tried] == ["('203.0.113.9', 443)"]
+
+
 def test_the_cli_runs_under_the_guard(tmp_path) -> None:  # type: ignore[no-untyped-def]
     """The `llmcfg` console entry point in a child process has the guard installed."""
     import subprocess

@@ -39,6 +39,8 @@ from llmcfg.images.fetch_steps import (
     Step,
     check_steps,
     fetch_steps,
+    shown_text,
+    shown_url,
 )
 
 __all__ = ["FetchedImage", "ImageFetcher", "check_address"]
@@ -58,6 +60,8 @@ def _lookup(host: str, port: int) -> concurrent.futures.Future[list[str]]:
     future: concurrent.futures.Future[list[str]] = concurrent.futures.Future()
 
     def resolve() -> None:
+        if not future.set_running_or_notify_cancel():  # given up (the async runner cancelled it)
+            return
         try:
             future.set_result(_addresses(socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)))
         except BaseException as error:  # handed to the waiting runner
@@ -206,14 +210,23 @@ class ImageFetcher:
         except (httpx.TimeoutException, asyncio.TimeoutError, concurrent.futures.TimeoutError, TimeoutError):
             raise self._refused(policy.url, _timed_out(policy)) from None
         except (httpx.InvalidURL, ValueError) as invalid:
-            raise self._refused(policy.url, ForbiddenHostError(f"not a valid URL ({invalid})")) from None
+            invalid_url = ForbiddenHostError(f"not a valid URL ({shown_text(str(invalid))})")
+            raise self._refused(policy.url, invalid_url) from None
         except httpx.HTTPError as failure:
-            failed = ImageFetchError(f"download failed: {type(failure).__name__}")
-            raise self._refused(policy.url, failed) from failure
+            # Not chained: httpx's error holds the request, whose URL carries the query string.
+            why = shown_text(str(failure))
+            failed = ImageFetchError(
+                f"download failed: {type(failure).__name__}" + (f": {why}" if why else "")
+            )
+            raise self._refused(policy.url, failed) from None
 
     def _refused(self, url: str, error: ImageFetchError) -> ImageFetchError:
         _logger.warning(
-            "image.fetch_refused", host=_host_of(url), error=type(error).__name__, reason=str(error)
+            "image.fetch_refused",
+            url=shown_url(url),
+            host=_host_of(url),
+            error=type(error).__name__,
+            reason=str(error),
         )
         return error
 
@@ -231,7 +244,7 @@ class ImageFetcher:
                     hop.close()
                     if client is None:
                         transport = self._transport or _deadline_transport(policy)
-                        client = stack.enter_context(httpx.Client(transport=transport))
+                        client = stack.enter_context(httpx.Client(transport=transport, trust_env=False))
                     request = client.stream("GET", step.url, timeout=policy.remaining(), **step.options)
                     driver.reply = hop.enter_context(request)
                     chunks = driver.reply.iter_raw()
@@ -254,7 +267,8 @@ class ImageFetcher:
                     elif isinstance(step, Send):
                         await hop.aclose()
                         if client is None:
-                            opened = httpx.AsyncClient(transport=self._async_transport)
+                            transport = self._async_transport or httpx.AsyncHTTPTransport()
+                            opened = httpx.AsyncClient(transport=transport, trust_env=False)
                             client = await stack.enter_async_context(opened)
                         request = client.stream("GET", step.url, timeout=policy.remaining(), **step.options)
                         response = await asyncio.wait_for(

@@ -34,6 +34,8 @@ __all__ = [
     "Step",
     "check_steps",
     "fetch_steps",
+    "shown_text",
+    "shown_url",
 ]
 
 _REDIRECTS = {301, 302, 303, 307, 308}
@@ -127,6 +129,31 @@ class Driver(Generic[_T]):
     def result(self) -> _T:
         assert self._result is not None, "the steps have not finished"
         return self._result[0]
+
+
+_HIDDEN = "?\u2026"  # what stands for a query string and fragment in messages and events
+
+
+def shown_url(url: str) -> str:
+    """``url`` as messages and events may show it: ``scheme://host[:port]/path``, the query and
+    fragment replaced by ``?…``, the user info left out, at most 300 characters. Signed URLs carry
+    their secret in the query (``X-Amz-Signature``, ``sig=``, ``token=``): a log is no place for it.
+    Plain string work, so a URL that does not even parse is shown the same way."""
+    cuts = [index for index in (url.find("?"), url.find("#")) if index >= 0]
+    head, hidden = (url[: min(cuts)], _HIDDEN) if cuts else (url, "")
+    scheme, separator, rest = head.partition("://")
+    if separator:
+        authority, slash, path = rest.partition("/")
+        head = f"{scheme}://{authority.rpartition('@')[2]}{slash}{path}"
+    return head[:300] + ("\u2026" if len(head) > 300 else "") + hidden
+
+
+_URL_IN_TEXT = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"<>]+")
+
+
+def shown_text(text: str) -> str:
+    """``text`` (a library's error message) with every URL in it shown as ``shown_url`` does."""
+    return _URL_IN_TEXT.sub(lambda found: shown_url(found.group(0)), text)
 
 
 def host_allowed(host: str, allowed_domains: list[str]) -> bool:
@@ -289,7 +316,7 @@ def _image_kind(data: bytearray, url: str) -> str:
     kind = sniff(bytes(data[:16]))
     if kind is None:
         raise NotAnImageError(
-            f"{url} is not an image: the body is not a JPEG, PNG, WEBP or GIF (judged from its bytes)"
+            f"{shown_url(url)} is not an image: the body is not a JPEG, PNG, WEBP or GIF (judged from its bytes)"
         )
     return kind
 
