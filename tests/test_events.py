@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import multiprocessing
 import os
 import re
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -14,7 +16,7 @@ from typing import Any
 import pytest
 
 from llmcfg import LLM, load_config
-from llmcfg.money.events import CostLog
+from llmcfg.money.events import CostLog, emit, render
 from llmcfg.testing import FakeProvider, use_fake
 
 CONFIG = """
@@ -175,3 +177,157 @@ def test_the_documented_routes_into_structlog_and_logging_work(
     finally:
         events_logger.handlers = handlers
         events_logger.propagate = True
+
+
+# -- the cost log's descriptor: opened once, reopened only when it must be --------------------------------
+def descriptors_on(path: str) -> int:
+    """How many of this process's descriptors are open on ``path`` (Linux: /proc/self/fd)."""
+    count = 0
+    for name in os.listdir("/proc/self/fd"):
+        with contextlib.suppress(OSError):
+            count += os.readlink(f"/proc/self/fd/{name}") == path
+    return count
+
+
+@pytest.fixture
+def opens(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The paths os.open was called with during the test (a spy on the OS call, not on llmcfg)."""
+    seen: list[str] = []
+    real_open = os.open
+
+    def spying_open(path: Any, *args: Any, **kwargs: Any) -> int:
+        seen.append(os.fspath(path))
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "open", spying_open)
+    return seen
+
+
+def test_cost_log_keeps_one_descriptor_open_between_appends(tmp_path: Path, opens: list[str]) -> None:
+    path = str(tmp_path / "costs.jsonl")
+    log = CostLog(path)
+    for index in range(3):
+        log.append({"index": index})
+        assert descriptors_on(path) == 1  # never a second one (a leak per call)
+    assert opens == [path]  # and never reopened while the path still names the same file
+    log.close()
+    assert descriptors_on(path) == 0
+    assert [json.loads(line)["index"] for line in Path(path).read_text().splitlines()] == [0, 1, 2]
+
+
+def test_cost_log_reopens_after_rotation_and_removal_and_closes_the_old_descriptor(
+    tmp_path: Path, opens: list[str]
+) -> None:
+    path = str(tmp_path / "costs.jsonl")
+    log = CostLog(path)
+    log.append({"n": 1})
+    os.rename(path, path + ".1")
+    log.append({"n": 2})
+    assert (descriptors_on(path + ".1"), descriptors_on(path)) == (0, 1)  # the rotated file is let go
+    os.unlink(path)
+    log.append({"n": 3})
+    assert opens == [path, path, path]
+    assert descriptors_on(path) == 1
+    log.close()
+    assert descriptors_on(path) == 0
+
+
+def test_cost_log_is_created_with_mode_0644(tmp_path: Path) -> None:
+    old = os.umask(0)  # so the mode llmcfg asks for is the mode the file gets
+    try:
+        CostLog(str(tmp_path / "new" / "costs.jsonl")).append({"n": 1})
+    finally:
+        os.umask(old)
+    assert (tmp_path / "new" / "costs.jsonl").stat().st_mode & 0o777 == 0o644
+
+
+def test_cost_log_writes_values_json_cannot_encode_as_text(tmp_path: Path) -> None:
+    log = CostLog(str(tmp_path / "costs.jsonl"))
+    log.append({"where": tmp_path, "n": 1})
+    log.close()
+    assert json.loads((tmp_path / "costs.jsonl").read_text()) == {"where": str(tmp_path), "n": 1}
+
+
+# -- the one-line rendering (stderr and the standard library's records) ------------------------------------
+def test_render_leaves_out_none_fields_and_keeps_the_rest_in_order() -> None:
+    fields = {"kind": "chat", "alias": None, "model": "openai/gpt-4o-mini", "error": None, "status": "ok"}
+    assert render("llm.call", fields) == "llm.call kind=chat model=openai/gpt-4o-mini status=ok"
+
+
+def test_render_writes_non_strings_as_json_and_quotes_strings_that_need_it() -> None:
+    fields = {
+        "plain": "mini",
+        "empty": "",
+        "space": "a b",
+        "equals": "a=b",
+        "quote": 'say "hi"',
+        "cached": False,
+        "tokens": 12,
+        "tried": ["a", "b"],
+        "skipped": {"x": "not set"},
+        "path": Path("/p"),
+    }
+    assert render("llm.call", fields) == (
+        'llm.call plain=mini empty="" space="a b" equals="a=b" quote="say \\"hi\\"" cached=false tokens=12 '
+        'tried=["a", "b"] skipped={"x": "not set"} path="/p"'
+    )
+
+
+# -- emit: the event first, then the cost-log line (with event and ts), a failed write reported -----------
+def test_emit_defaults_to_auto_and_sends_llm_call_at_info(events: list[dict[str, Any]]) -> None:
+    emit({"request_id": "r1", "status": "ok"}, None)  # auto: capture_logs configured structlog
+    assert events == [{"event": "llm.call", "log_level": "info", "request_id": "r1", "status": "ok"}]
+
+
+def test_emit_appends_event_and_ts_first_with_ts_in_milliseconds(tmp_path: Path) -> None:
+    log = CostLog(str(tmp_path / "costs.jsonl"))
+    before = time.time()
+    for index in range(6):
+        emit({"request_id": f"r{index}", "kind": "chat"}, log, "off")
+        time.sleep(0.0013)  # six different stamps
+    after = time.time()
+    log.close()
+    lines = (tmp_path / "costs.jsonl").read_text().splitlines()
+    for index, line in enumerate(lines):
+        entry = json.loads(line)
+        assert list(entry) == ["event", "ts", "request_id", "kind"]
+        assert (entry["event"], entry["request_id"]) == ("llm.call", f"r{index}")
+        assert isinstance(entry["ts"], float)  # not rounded to the second
+        assert before - 0.001 <= entry["ts"] <= after + 0.001
+    decimals = [len(line.split('"ts":')[1].split(",")[0].partition(".")[2]) for line in lines]
+    assert max(decimals) <= 3  # rounded to the millisecond
+
+
+def test_a_failed_cost_log_write_is_a_warning_naming_the_file_and_the_reason(
+    tmp_path: Path, events: list[dict[str, Any]]
+) -> None:
+    folder = CostLog(str(tmp_path))  # a folder: opening it for appending fails (OSError)
+    nul = CostLog(str(tmp_path / "a\0b.jsonl"))  # a NUL in the path: os.open raises ValueError
+    emit({"request_id": "r1"}, folder, "structlog")
+    emit({"request_id": "r2"}, nul, "structlog")
+    assert events == [
+        {"event": "llm.call", "log_level": "info", "request_id": "r1"},
+        {
+            "event": "llm.cost_log_failed",
+            "log_level": "warning",
+            "path": str(tmp_path),
+            "error": "Is a directory",
+        },
+        {"event": "llm.call", "log_level": "info", "request_id": "r2"},
+        {
+            "event": "llm.cost_log_failed",
+            "log_level": "warning",
+            "path": str(tmp_path / "a\0b.jsonl"),
+            "error": "embedded null byte",
+        },
+    ]
+
+
+def test_with_events_off_a_failed_cost_log_write_still_warns_on_stderr(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    no_logging_setup(monkeypatch)
+    emit({"request_id": "r1"}, CostLog(str(tmp_path)), "off")
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err == f'llm.cost_log_failed path={tmp_path} error="Is a directory"\n'
