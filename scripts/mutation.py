@@ -41,7 +41,7 @@ GROUPS: dict[str, tuple[list[str], list[str]]] = {
     # the fetch protocol (sync and async share it) and the deny table; fetch.py drives them
     "fetch": (
         ["images/fetch_steps.py", "images/addresses.py"],
-        ["tests/test_fetch.py", "tests/test_fetch_addresses.py", "tests/test_fetch_limits.py"],
+        ["tests/test_fetch_steps.py", "tests/test_fetch_address_table.py"],
     ),
     "fetch-io": (
         ["images/fetch.py"],
