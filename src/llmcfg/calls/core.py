@@ -267,6 +267,13 @@ class CallCore(Outcomes):
         return self.budget.spend() if self.budget.active else Spend([])
 
     @property
+    def fetcher(self) -> ImageFetcher:
+        """The image fetcher under this config's ``fetch`` policy (vision, OCR, images in messages)."""
+        if self._fetcher is None:
+            self._fetcher = ImageFetcher(**self.config.fetch.model_dump())
+        return self._fetcher
+
+    @property
     def caches(self) -> AnyCaches:
         if self._caches is None:
             self._caches = open_caches(self.config)  # cache.store: disk or redis

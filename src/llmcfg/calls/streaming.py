@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import AsyncGenerator, AsyncIterator, Iterator
 from typing import TYPE_CHECKING, Any
 
+from llmcfg.calls.message_images import message_image_steps
 from llmcfg.calls.pipeline import Steps, adrive, drive, send_steps
 from llmcfg.calls.usage import Usage
 from llmcfg.exceptions import LLMCfgError
@@ -67,9 +68,12 @@ class StreamCall:
         self.reservation: Reservation | None = None
 
     def open(self) -> Steps[Any]:
-        """Reserve the worst case, then open the stream (the Router may fall back here)."""
+        """Images through llmcfg's intake, reserve the worst case, then open the stream (the Router
+        may fall back here)."""
+        checked = yield from message_image_steps(self.core, self.call, self.body)
+        self.body, images = checked.messages, checked.image_tokens
         self.reservation = self.core._reserve(
-            self.call, lambda info: chat_estimate(info, self.body, self.params)
+            self.call, lambda info: chat_estimate(info, self.body, self.params, images)
         )
         kwargs = {
             **self.params,

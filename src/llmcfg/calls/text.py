@@ -9,6 +9,7 @@ from typing import Any, TypeVar, overload
 from pydantic import BaseModel
 
 from llmcfg.calls.core import Call, CallCore, Message, build_messages
+from llmcfg.calls.message_images import message_image_steps
 from llmcfg.calls.pipeline import Job, Nested, Steps, adrive, call_steps, drive
 from llmcfg.calls.streaming import AsyncChatStream, ChatStream, StreamCall
 from llmcfg.calls.structured import (
@@ -85,10 +86,12 @@ class ChatJob(Job[ChatResult]):
     ) -> None:
         super().__init__(quality, model, cache)
         self.core, self.body, self.params = core, body, params
+        self.image_tokens = 0
 
     def prepare(self, call: Call) -> Steps[str | None]:
-        yield from ()
         self.params = self.core._chat_params(call, self.params)
+        checked = yield from message_image_steps(self.core, call, self.body)  # image URLs: llmcfg's intake
+        self.body, self.image_tokens = checked.messages, checked.image_tokens
         return self.core._cache_key(call, self.cache, self.core.config.cache.text, self.body, self.params)
 
     def build(self, call: Call) -> Steps[dict[str, Any]]:
@@ -96,7 +99,7 @@ class ChatJob(Job[ChatResult]):
         return {**self.params, "messages": self.body}
 
     def estimate(self, info: AliasInfo) -> float:
-        return chat_estimate(info, self.body, self.params)
+        return chat_estimate(info, self.body, self.params, self.image_tokens)
 
     def read(self, call: Call, response: Any) -> ChatResult:
         return self.core._read_chat(call, response)
@@ -418,7 +421,7 @@ class TextMethods(CallCore):
             value, problems = validate_answer(schema, answer.text)
             if value is not None:
                 return _extracted(schema, value, answers)
-            messages = [*messages, *feedback(answer.text, problems)]
+            messages = [*job.body, *feedback(answer.text, problems)]  # images as sent: fetched once
         raise _extract_failed(answers, problems)
 
     def _extract_setup(

@@ -21,7 +21,6 @@ from llmcfg.exceptions import (
     UnknownAliasError,
 )
 from llmcfg.images.decode import decode
-from llmcfg.images.fetch import ImageFetcher
 from llmcfg.images.generation import ImageRequest, caps_for, check_request, image_cost
 from llmcfg.images.intake import ImageInput, aimage_bytes, image_bytes
 from llmcfg.images.models import IMAGE_PARAMS
@@ -216,12 +215,6 @@ class ImageMethods(CallCore):
     def cache_stats(self) -> list[CacheStats]:
         """Entries, bytes, hits and misses of the image and response caches."""
         return self.caches.stats()
-
-    @property
-    def fetcher(self) -> ImageFetcher:
-        if self._fetcher is None:
-            self._fetcher = ImageFetcher(**self.config.fetch.model_dump())
-        return self._fetcher
 
     def _image_effect(self, image: ImageInput) -> Either:
         """The bytes of ``image`` under the fetch policy: a URL through the safe fetcher (and the image
