@@ -275,6 +275,33 @@ def test_malformed_image_parts_say_where(
     assert_refused_before_sending(app, fake, asking(part), "openai", ImageError, reason)
 
 
+@pytest.mark.parametrize(
+    "part",
+    [
+        {"type": "file", "file": {"file_id": "https://files.example.test/report.pdf"}},
+        {"type": "file", "file": {"file_data": "http://10.0.0.1/report.pdf", "format": "application/pdf"}},
+        {"type": "video_url", "video_url": {"url": "http://[fec0::1]/v.mp4"}},
+        {"type": "image", "source": {"type": "url", "url": "http://169.254.169.254/"}},
+        {"type": "document", "source": {"type": "url", "url": "gs://bucket/file.pdf"}},
+        {"type": "input_image", "image_url": " HTTP://10.0.0.1/x.png"},
+    ],
+)
+def test_other_parts_that_name_a_url_are_refused(app: LLM, fake: FakeProvider, part: dict[str, Any]) -> None:
+    """LiteLLM downloads some of these itself (a file part's URL for Gemini and Anthropic, a
+    tool result's media): llmcfg fetches images only, so such a part never leaves."""
+    assert_refused_before_sending(app, fake, asking(part), "openai", ForbiddenHostError, "names a URL")
+
+
+def test_other_parts_without_a_url_pass(app: LLM, fake: FakeProvider) -> None:
+    parts = [
+        {"type": "file", "file": {"file_id": "file-abc123"}},
+        {"type": "file", "file": {"file_data": "data:application/pdf;base64,JVBERi0=", "filename": "a.pdf"}},
+        {"type": "input_audio", "input_audio": {"data": "UklGRg==", "format": "wav"}, "note": "Answer: yes"},
+    ]
+    app.chat(messages=asking(*parts), model="openai")
+    assert fake.requests[0].messages[0]["content"][1:] == parts
+
+
 # -- data: URLs ---------------------------------------------------------------------------------------
 def data_url(data: bytes, mime: str = "image/png", scheme: str = "data") -> str:
     return f"{scheme}:{mime};base64,{base64.b64encode(data).decode()}"

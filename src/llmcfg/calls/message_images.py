@@ -13,6 +13,9 @@ for OpenAI the provider's servers fetch it, under none of the ``fetch`` policy. 
 - anything else (``file:``, ``ftp:``, a path, bare base64): refused by the fetcher, as
   ``vision("ftp://...")`` is. A string here is never read from disk.
 
+Any other part (``file``, ``video_url``, a provider's own image block...) that names a URL other
+than ``data:`` is refused outright: LiteLLM fetches some of those too, and llmcfg fetches images only.
+
 A fetch refusal is an ImageFetchError subclass with one ``image.fetch_refused`` event; the image's
 tokens count toward the call's budget estimate as vision's do.
 """
@@ -21,19 +24,22 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING, Any, cast
 
 from llmcfg.calls.pipeline import Either, Offload, Steps
-from llmcfg.exceptions import ImageError, ImageTooLargeError, NotAnImageError
+from llmcfg.exceptions import ForbiddenHostError, ImageError, ImageTooLargeError, NotAnImageError
 from llmcfg.images.decode import decode
+from llmcfg.images.fetch_steps import shown_url
 from llmcfg.images.intake import afetch_cached, fetch_cached
 from llmcfg.images.normalise import normalise
 from llmcfg.images.tokens import Detail, estimate_image_tokens, optimal_detail
 
 if TYPE_CHECKING:
     from llmcfg.calls.core import Call, CallCore, Message
+    from llmcfg.images.fetch import ImageFetcher
 
 __all__ = ["CheckedMessages", "message_image_steps"]
 
@@ -80,7 +86,22 @@ def _image_part(part: dict[str, Any], message: int, index: int) -> _Part:
     return _Part(message, index, part, url, cast("Detail", detail))
 
 
-def _parts(messages: list[Message]) -> list[_Part]:
+_URL = re.compile(r"\s*[A-Za-z][A-Za-z0-9+.-]*://")
+_TEXT_PARTS = ("text", "thinking", "redacted_thinking")  # words, never fetched
+
+
+def _linked(value: Any) -> str | None:
+    """The first string inside ``value`` that is a URL other than ``data:`` (a file part's
+    ``file_id``/``file_data``, a video's URL, an Anthropic-style ``source.url``...)."""
+    if isinstance(value, str):
+        return value if _URL.match(value) else None
+    items = value.values() if isinstance(value, dict) else value if isinstance(value, list) else ()
+    return next((found for item in items if (found := _linked(item)) is not None), None)
+
+
+def _parts(messages: list[Message], fetcher: ImageFetcher) -> list[_Part]:
+    """Every image part; any other part that names a URL is refused (LiteLLM or the provider would
+    download it: a file, video or document part is never fetched by llmcfg)."""
     found = []
     for m, message in enumerate(messages):
         content = message.get("content") if isinstance(message, dict) else None
@@ -89,6 +110,13 @@ def _parts(messages: list[Message]) -> list[_Part]:
         for p, part in enumerate(content):
             if isinstance(part, dict) and part.get("type") == "image_url":
                 found.append(_image_part(part, m, p))
+            elif isinstance(part, dict) and part.get("type") not in _TEXT_PARTS and (url := _linked(part)):
+                refusal = ForbiddenHostError(
+                    f"messages[{m}].content[{p}] ({part.get('type')!r} part) names a URL ({shown_url(url)}); "
+                    "llmcfg lets neither LiteLLM nor the provider download anything: send the content "
+                    "inline as a data: URL (or use an image_url part, which llmcfg fetches)"
+                )
+                raise fetcher.refused(url, refusal)
     return found
 
 
@@ -126,7 +154,7 @@ def _fetched_image(data: bytes, max_pixels: int, model: str, detail: Detail) -> 
 
 def message_image_steps(core: CallCore, call: Call, messages: list[Message]) -> Steps[CheckedMessages]:
     """``messages`` with every image part through the intake (see the module docstring)."""
-    parts = _parts(messages)
+    parts = _parts(messages, core.fetcher)
     if not parts:
         return CheckedMessages(messages, 0)
     fetcher, caches = core.fetcher, core.caches if core.config.cache.enabled else None

@@ -203,24 +203,25 @@ class ImageFetcher:
         try:
             yield
         except ImageFetchError as refusal:
-            raise self._refused(policy.url, refusal) from None
+            raise self.refused(policy.url, refusal) from None
         except socket.gaierror:
             unresolved = ImageFetchError(f"host {_host_of(policy.url)!r} did not resolve")
-            raise self._refused(policy.url, unresolved) from None
+            raise self.refused(policy.url, unresolved) from None
         except (httpx.TimeoutException, asyncio.TimeoutError, concurrent.futures.TimeoutError, TimeoutError):
-            raise self._refused(policy.url, _timed_out(policy)) from None
+            raise self.refused(policy.url, _timed_out(policy)) from None
         except (httpx.InvalidURL, ValueError) as invalid:
             invalid_url = ForbiddenHostError(f"not a valid URL ({shown_text(str(invalid))})")
-            raise self._refused(policy.url, invalid_url) from None
+            raise self.refused(policy.url, invalid_url) from None
         except httpx.HTTPError as failure:
             # Not chained: httpx's error holds the request, whose URL carries the query string.
             why = shown_text(str(failure))
             failed = ImageFetchError(
                 f"download failed: {type(failure).__name__}" + (f": {why}" if why else "")
             )
-            raise self._refused(policy.url, failed) from None
+            raise self.refused(policy.url, failed) from None
 
-    def _refused(self, url: str, error: ImageFetchError) -> ImageFetchError:
+    def refused(self, url: str, error: ImageFetchError) -> ImageFetchError:
+        """``error``, logged as the one ``image.fetch_refused`` event of a refusal of ``url``."""
         _logger.warning(
             "image.fetch_refused",
             url=shown_url(url),
