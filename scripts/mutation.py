@@ -57,9 +57,15 @@ GROUPS: dict[str, tuple[list[str], list[str]]] = {
         ["money/budget/stores.py", "money/budget/guard.py"],
         ["tests/test_budget_stores.py", "tests/test_budgets.py"],
     ),
+    # the price rules one by one (fast, no HTTP), then the calls that apply them end to end
     "cost": (
         ["money/cost.py"],
-        ["tests/test_chat.py", "tests/test_text_surface.py", "tests/test_imagine.py"],
+        [
+            "tests/test_cost_rules.py",
+            "tests/test_costs_report.py",
+            "tests/test_chat.py",
+            "tests/test_imagine.py",
+        ],
     ),
     "envrefs": (["config/envrefs.py"], ["tests/test_envrefs.py"]),
     "validation": (["config/validation.py"], ["tests/test_config_errors.py"]),

@@ -39,9 +39,13 @@ def token_cost(
     if info.price_source == "table" and table_usd:
         return CallCost(float(table_usd), "table")
     fresh_in = max(0, tokens_in - cached_in)
+    # a cached rate of 0 (a free prompt cache) is a price, not a missing one
+    cached_rate = (
+        info.cached_input_per_token if info.cached_input_per_token is not None else info.input_per_token
+    )
     usd = (
         fresh_in * (info.input_per_token or 0.0)
-        + cached_in * (info.cached_input_per_token or info.input_per_token or 0.0)
+        + cached_in * (cached_rate or 0.0)
         + tokens_out * (info.output_per_token or 0.0)
     )
     return CallCost(usd, info.price_source)
