@@ -162,17 +162,37 @@ def test_every_image_of_every_message_is_fetched_in_either_spelling(
     }  # the caller's list untouched
 
 
+@pytest.mark.parametrize("kind", ["chat", "achat"])
 def test_a_remote_image_is_normalised_for_the_model_and_kept_in_the_image_cache(
-    app: LLM, fake: FakeProvider
+    app: LLM, fake: FakeProvider, kind: str
 ) -> None:
     url = fake.serve("/big.png", png(4000, 1000), content_type="image/png")
-    app.chat(messages=asking(url), model="openai")
-    app.chat(messages=asking(url, text="Again?"), model="openai")
+    KINDS[kind](app, asking(url), "openai")
+    KINDS[kind](app, asking(url, text="Again?"), "openai")
     assert fake.gets == ["/big.png"]  # the second call was served by the image cache
     for sent in fake.requests:
         (part,) = [p for p in sent.messages[0]["content"] if p.get("type") == "image_url"]
         assert part["image_url"]["detail"] == "high"  # chosen as vision() chooses it
         assert size_of(images_sent("openai", sent)[0]) == (2048, 512)  # OpenAI's fit-2048
+
+
+def test_the_parts_detail_and_cache_marker_are_honoured(app: LLM, fake: FakeProvider) -> None:
+    """``detail: low`` is what vision(detail="low") sends (512 px), the part's ``cache_control``
+    reaches Anthropic, and a ``format`` meant for the remote file is not carried over."""
+    url = fake.serve("/photo.png", png(2000, 1000), content_type="image/png")
+    part = {
+        "type": "image_url",
+        "image_url": {"url": url, "detail": "low", "format": "image/webp"},
+        "cache_control": {"type": "ephemeral"},
+    }
+    app.chat(messages=asking(part), model="openai")
+    app.chat(messages=asking(part), model="anthropic")
+    openai, anthropic = fake.requests
+    (sent,) = [p for p in openai.messages[0]["content"] if p.get("type") == "image_url"]
+    assert (sent["image_url"]["detail"], size_of(images_sent("openai", openai)[0])) == ("low", (512, 256))
+    (block,) = [p for p in anthropic.messages[0]["content"] if p.get("type") == "image"]
+    assert block["cache_control"] == {"type": "ephemeral"}
+    assert block["source"]["media_type"] == "image/png"
 
 
 # -- refusals before anything is sent ---------------------------------------------------------------
@@ -340,6 +360,18 @@ def test_a_data_image_gets_the_decode_checks(
     assert_refused_before_sending(app, fake, asking(data_url(image)), "anthropic", error, reason)
 
 
+def test_a_data_image_of_exactly_the_size_limit_passes(fake: FakeProvider, tmp_path: Path) -> None:
+    limit = 10 * 1024  # max_size_mb 10/1024 is exact in binary: the limit is 10,240 bytes
+    app = make_llm(fake, tmp_path, f"max_size_mb: {10 / 1024!r}")
+    picture = png(50, 50)
+    exact = picture + b"\0" * (limit - len(picture))  # trailing bytes after IEND: still a whole PNG
+    app.chat(messages=asking(data_url(exact)), model="openai")
+    assert len(fake.requests) == 1
+    with pytest.raises(ImageTooLargeError, match="10,241 bytes; the limit is 10,240 bytes"):
+        app.chat(messages=asking(data_url(exact + b"\0")), model="openai")
+    assert len(fake.requests) == 1
+
+
 def test_a_data_image_must_be_base64(app: LLM, fake: FakeProvider) -> None:
     assert_refused_before_sending(
         app, fake, asking("data:image/png,%89PNG"), "openai", NotAnImageError, "must be base64-encoded"
@@ -371,10 +403,26 @@ def test_the_image_counts_toward_the_budget_estimate(
     assert len(fake.requests) == 1
 
 
+@pytest.mark.parametrize("source", ["remote", "data"])
+def test_estimate_cost_counts_the_image_as_the_budget_does(app: LLM, fake: FakeProvider, source: str) -> None:
+    picture = png(2048, 2048)
+    url = (
+        fake.serve("/large.png", picture, content_type="image/png")
+        if source == "remote"
+        else data_url(picture)
+    )
+    text = app.estimate_cost(messages=asking(), model="openai", max_tokens=10)
+    with_image = app.estimate_cost(messages=asking(url), model="openai", max_tokens=10)
+    assert text is not None
+    assert with_image is not None
+    assert with_image - text == pytest.approx(25_501 * 0.15e-6)  # gpt-4o-mini, 2048x2048 high: 25,501 tokens
+    with pytest.raises(ForbiddenHostError):
+        app.estimate_cost(messages=asking("http://10.0.0.1/x.png"), model="openai")
+
+
 def test_count_tokens_never_downloads_an_image(app: LLM) -> None:
     """LiteLLM's counter would fetch a remote image at detail high to measure it (with its own
     weaker check): llmcfg counts such an image at LiteLLM's default instead. images.test resolves
     nowhere here: the lookup alone would be recorded by the network guard and fail the test."""
     part = {"type": "image_url", "image_url": {"url": "http://images.test/x.png", "detail": "high"}}
     assert app.count_tokens(asking(part), model="openai") > 0
-    assert app.estimate_cost(messages=asking(part), model="openai", max_tokens=10) is not None

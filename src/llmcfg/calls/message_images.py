@@ -38,7 +38,7 @@ from llmcfg.images.normalise import normalise
 from llmcfg.images.tokens import Detail, estimate_image_tokens, optimal_detail
 
 if TYPE_CHECKING:
-    from llmcfg.calls.core import Call, CallCore, Message
+    from llmcfg.calls.core import CallCore, Message
     from llmcfg.images.fetch import ImageFetcher
 
 __all__ = ["CheckedMessages", "message_image_steps"]
@@ -67,9 +67,9 @@ class _Part:
         return f"messages[{self.message}].content[{self.index}]"
 
     def sent_as(self, data_url: str, detail: str) -> dict[str, Any]:
-        given = self.part["image_url"]
-        fields = given if isinstance(given, dict) else {}
-        return {**self.part, "image_url": {**fields, "url": data_url, "detail": detail}}
+        """The part with the fetched image: its own keys (``cache_control``...) kept, the image_url
+        only ``url`` and ``detail`` (a ``format`` given for the remote file would now be wrong)."""
+        return {**self.part, "image_url": {"url": data_url, "detail": detail}}
 
 
 def _image_part(part: dict[str, Any], message: int, index: int) -> _Part:
@@ -152,13 +152,14 @@ def _fetched_image(data: bytes, max_pixels: int, model: str, detail: Detail) -> 
     return image.data_url, chosen, tokens
 
 
-def message_image_steps(core: CallCore, call: Call, messages: list[Message]) -> Steps[CheckedMessages]:
-    """``messages`` with every image part through the intake (see the module docstring)."""
+def message_image_steps(core: CallCore, model: str, messages: list[Message]) -> Steps[CheckedMessages]:
+    """``messages`` with every image part through the intake (see the module docstring), images
+    normalised and counted for ``model`` (a LiteLLM model string)."""
     parts = _parts(messages, core.fetcher)
     if not parts:
         return CheckedMessages(messages, 0)
     fetcher, caches = core.fetcher, core.caches if core.config.cache.enabled else None
-    max_pixels, model = core.config.fetch.max_pixels, call.info.litellm_model
+    max_pixels = core.config.fetch.max_pixels
     checked = [dict(m) if isinstance(m, dict) else m for m in messages]
     for m in {part.message for part in parts}:
         checked[m]["content"] = list(checked[m]["content"])

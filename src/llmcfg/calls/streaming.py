@@ -70,7 +70,7 @@ class StreamCall:
     def open(self) -> Steps[Any]:
         """Images through llmcfg's intake, reserve the worst case, then open the stream (the Router
         may fall back here)."""
-        checked = yield from message_image_steps(self.core, self.call, self.body)
+        checked = yield from message_image_steps(self.core, self.call.info.litellm_model, self.body)
         self.body, images = checked.messages, checked.image_tokens
         self.reservation = self.core._reserve(
             self.call, lambda info: chat_estimate(info, self.body, self.params, images)

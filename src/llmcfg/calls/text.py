@@ -90,7 +90,9 @@ class ChatJob(Job[ChatResult]):
 
     def prepare(self, call: Call) -> Steps[str | None]:
         self.params = self.core._chat_params(call, self.params)
-        checked = yield from message_image_steps(self.core, call, self.body)  # image URLs: llmcfg's intake
+        checked = yield from message_image_steps(
+            self.core, call.info.litellm_model, self.body
+        )  # image URLs: llmcfg's intake
         self.body, self.image_tokens = checked.messages, checked.image_tokens
         return self.core._cache_key(call, self.cache, self.core.config.cache.text, self.body, self.params)
 
@@ -468,11 +470,15 @@ class TextMethods(CallCore):
         model: str | None = None,
         max_tokens: int | None = None,
     ) -> float | None:
-        """Worst-case USD of a chat call, as the budget reckons it: input tokens counted, output at
-        ``max_tokens`` (or the model's maximum). None when the alias has no known price."""
+        """Worst-case USD of a chat call, as the budget reckons it: input tokens counted (images in
+        ``messages`` as the call would send them: fetched under the fetch policy, through the image
+        cache), output at ``max_tokens`` (or the model's maximum). None when the alias has no
+        known price."""
         alias, _ = self.resolve("text", quality=quality, model=model)
         info = self._describe(alias)
         if info.input_per_token is None:
             return None
         limit = {"max_tokens": max_tokens} if max_tokens is not None else {}
-        return chat_estimate(info, build_messages(prompt, messages, None), limit)
+        body = build_messages(prompt, messages, None)
+        checked = drive(message_image_steps(self, info.litellm_model, body))
+        return chat_estimate(info, checked.messages, limit, checked.image_tokens)
