@@ -6,7 +6,9 @@ from __future__ import annotations
 import asyncio
 import json
 import multiprocessing
+import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -500,3 +502,141 @@ def test_an_unreachable_redis_ledger_is_a_budget_store_error(tmp_path: Path, fak
         ):
             attempt()
     assert fake.requests == []
+
+
+_SPIN = """
+local start = redis.call('TIME')
+while true do
+  local now = redis.call('TIME')
+  if (now[1] - start[1]) * 1000000 + (now[2] - start[2]) > tonumber(ARGV[1]) then return 1 end
+end
+"""
+
+
+@contextmanager
+def _busy_ledger(store: str, tmp_path: Path, url: str | None, seconds: float) -> Iterator[None]:
+    """The ledger busy for ``seconds``: the local one's write lock held by another connection (as
+    another process's reservation would), or Redis running another client's slow script."""
+    import sqlite3
+    import threading
+
+    if store == "local":
+        holder = sqlite3.connect(
+            tmp_path / "cache" / "budget" / "budget.sqlite3", isolation_level=None, check_same_thread=False
+        )
+        holder.execute("BEGIN IMMEDIATE")
+        timer = threading.Timer(seconds, holder.rollback)
+        timer.start()
+        try:
+            yield
+        finally:
+            timer.join()  # held for the whole time, however early the caller is done
+            holder.close()
+        return
+    import redis
+
+    slow = redis.Redis.from_url(url or "")
+    spinning = threading.Thread(target=slow.eval, args=(_SPIN, 0, int(seconds * 1e6)))
+    spinning.start()
+    time.sleep(0.1)  # the script is running: every other client waits for it
+    try:
+        yield
+    finally:
+        spinning.join()
+        slow.close()
+
+
+@contextmanager
+def _nowhere() -> Iterator[None]:
+    yield None
+
+
+@pytest.mark.parametrize("store", ["local", "redis"])
+@pytest.mark.parametrize("kind", ["achat", "astream"])
+async def test_a_busy_ledger_does_not_stop_other_coroutines(
+    kind: str, store: str, tmp_path: Path, fake: FakeProvider
+) -> None:
+    """While the ledger is busy (a held SQLite lock, a slow Redis), an async call or stream waits for
+    it, and a coroutine that ticks every 10 ms keeps ticking: the reservation and the settlement
+    are awaited, never done on the loop (the stream used to reserve synchronously, and Redis was
+    always asked synchronously)."""
+    fake.reply("ok then", tokens_in=1, tokens_out=5, times=None)
+    with redis_server(tmp_path) if store == "redis" else _nowhere() as url:
+        where = f"  store: redis\n  redis_url: {url}\n" if store == "redis" else ""
+        llm = LLM(load_config(write(tmp_path, fake, where + "  daily_usd: 1.0")))
+        await llm.achat("warm up", model="mini", max_tokens=5)  # the ledger exists
+        ticks: list[float] = []
+        done = False
+
+        async def ticker() -> None:
+            while not done:
+                ticks.append(time.perf_counter())
+                await asyncio.sleep(0.01)
+
+        with _busy_ledger(store, tmp_path, url, 0.8):
+            ticking = asyncio.ensure_future(ticker())
+            await asyncio.sleep(0.02)
+            start = time.perf_counter()
+            if kind == "achat":
+                text = (await llm.achat("hi", model="mini", max_tokens=5)).text
+            else:
+                text = "".join([delta async for delta in llm.astream("hi", model="mini", max_tokens=5)])
+            waited = time.perf_counter() - start
+            done = True
+            await ticking
+        assert text == "ok then"
+        assert waited >= 0.4  # the call really waited for the ledger
+        during = [t for t in ticks if start <= t <= start + waited]
+        assert len(during) >= 0.5 * waited / 0.01, f"the loop stalled: {len(during)} ticks in {waited:.2f} s"
+        day = llm.spend().day
+        assert day is not None
+        assert day.reserved_usd == 0.0
+        assert day.spent_usd > 0  # settled
+
+
+@pytest.mark.parametrize("store", ["local", "redis"])
+async def test_async_calls_and_streams_settle_and_release_on_both_stores(
+    store: str, tmp_path: Path, fake: FakeProvider
+) -> None:
+    """Through the stores' async forms: a call and a stream settle, a failed call releases, and
+    the ledger ends with nothing reserved and exactly what was spent."""
+    from llmcfg.exceptions import ProviderError
+
+    with redis_server(tmp_path) if store == "redis" else _nowhere() as url:
+        where = f"  store: redis\n  redis_url: {url}\n" if store == "redis" else ""
+        llm = LLM(load_config(write(tmp_path, fake, where + "  daily_usd: 1.0")))
+        fake.reply("ok", tokens_in=1, tokens_out=50, times=2)
+        await llm.achat("hi", model="mini", max_tokens=50)
+        assert "".join([d async for d in llm.astream("hi", model="mini", max_tokens=50)]) == "ok"
+        fake.fail(500, times=None)
+        with pytest.raises(ProviderError):
+            await llm.achat("hi", model="mini", max_tokens=50)
+        day = llm.spend().day
+        assert day is not None
+        assert day.reserved_usd == 0.0
+        assert day.spent_usd == pytest.approx(2 * CALL_USD)
+
+
+async def test_a_call_cancelled_while_waiting_for_the_ledger_leaves_nothing_reserved(
+    tmp_path: Path, fake: FakeProvider
+) -> None:
+    """Cancelled while its reservation waits (in a worker thread) for a held ledger: once the lock
+    is free the worker still reserves, so the reservation must then be released, not left to
+    expire after reservation_ttl_s."""
+    fake.reply("ok", tokens_in=1, tokens_out=5, times=None)
+    llm = LLM(load_config(write(tmp_path, fake, "  daily_usd: 1.0")))
+    await llm.achat("warm up", model="mini", max_tokens=5)  # the ledger exists
+    with _busy_ledger("local", tmp_path, None, 0.5):
+        task = asyncio.ensure_future(llm.achat("hi", model="mini", max_tokens=5))
+        await asyncio.sleep(0.2)  # waiting for the lock
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    for _ in range(100):  # the worker reserves when the lock is free, then the release follows
+        await asyncio.sleep(0.02)
+        day = llm.spend().day
+        if day is not None and day.reserved_usd == 0.0 and len(fake.requests) == 1:
+            break
+    assert day is not None
+    assert day.reserved_usd == 0.0
+    assert len(fake.requests) == 1  # the cancelled call was never sent

@@ -19,6 +19,7 @@ from llmcfg.cache.backends import AnyCaches, open_caches
 from llmcfg.cache.store import response_key
 from llmcfg.calls.hooks import CallHook
 from llmcfg.calls.outcome import Call, Outcomes
+from llmcfg.calls.pipeline import Either, Steps
 from llmcfg.config.aliases import AliasInfo
 from llmcfg.config.load import load_config
 from llmcfg.config.positions import closest
@@ -33,7 +34,7 @@ from llmcfg.exceptions import (
     UnknownAliasError,
 )
 from llmcfg.images.fetch import ImageFetcher
-from llmcfg.money.budget.guard import BudgetGuard, Clock, Reservation
+from llmcfg.money.budget.guard import BudgetGuard, Clock, Reservation, StoreCall
 from llmcfg.money.budget.spend import Spend
 from llmcfg.money.budget.stores import BudgetStore
 from llmcfg.money.events import CostLog
@@ -209,7 +210,15 @@ class CallCore(Outcomes):
         return call
 
     # -- budgets ----------------------------------------------------------------------------------
-    def _reserve(self, call: Call, estimate_for: Callable[[AliasInfo], float]) -> Reservation | None:
+    @staticmethod
+    def _ledger(operation: StoreCall[Any]) -> Either:
+        """A budget store operation as the pipeline's effect: run in place by ``drive``, awaited
+        (without blocking the loop) by ``adrive``."""
+        return Either(operation.run, operation.arun)
+
+    def _reserve_steps(
+        self, call: Call, estimate_for: Callable[[AliasInfo], float]
+    ) -> Steps[Reservation | None]:
         """Reserve the worst case (the alias or any of its fallbacks) before sending; on a refusal,
         downgrade to the next cheaper option that fits when ``budgets.on_exceed`` says so."""
         if not self.budget.active:
@@ -221,14 +230,17 @@ class CallCore(Outcomes):
 
         estimate = worst(call.info.alias)
         try:
-            return self.budget.reserve(call.info.alias, call.kind, estimate)
+            reservation: Reservation = yield self._ledger(
+                self.budget.reserve_call(call.info.alias, call.kind, estimate)
+            )
+            return reservation
         except BudgetExceededError as refused:
             for alias in self._cheaper_options(call):
                 cheaper = worst(alias)
                 if cheaper >= estimate:
                     continue
                 try:
-                    reservation = self.budget.reserve(alias, call.kind, cheaper)
+                    reservation = yield self._ledger(self.budget.reserve_call(alias, call.kind, cheaper))
                 except BudgetExceededError:
                     continue
                 call.downgraded_from, call.info = call.info.alias, self._describe(alias)
@@ -250,13 +262,13 @@ class CallCore(Outcomes):
         distinct = [a for a in dict.fromkeys(options) if a is not None and a != call.info.alias]
         return self._usable(distinct)
 
-    def _settle(self, reservation: Reservation | None, result: CallResult) -> None:
-        if reservation is not None:
-            self.budget.settle(reservation, result.cost_usd)  # unknown stays unknown, never $0
+    def _settle(self, reservation: Reservation | None, result: CallResult) -> Steps[None]:
+        if reservation is not None:  # unknown stays unknown, never $0
+            yield self._ledger(self.budget.settle_call(reservation, result.cost_usd))
 
-    def _release(self, reservation: Reservation | None) -> None:
+    def _release(self, reservation: Reservation | None) -> Steps[None]:
         if reservation is not None:
-            self.budget.release(reservation)
+            yield self._ledger(self.budget.release_call(reservation))
 
     def usage_stats(self) -> dict[str, Any]:
         """Requests, errors, tokens, cost and cache hit rate: total and by model, alias and kind."""

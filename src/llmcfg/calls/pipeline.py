@@ -230,23 +230,19 @@ def call_steps(core: CallCore, job: Job[R]) -> Steps[R]:
             return job.hit(hit)
         kwargs = yield from job.build(call)
     reservation = failed = None
-    budgets = core.budget.active  # the ledger's work (a lock another process may hold) is offloaded
     try:
-        if budgets:
-            reservation = yield Offload(core._reserve, call, job.estimate)
+        reservation = yield from core._reserve_steps(call, job.estimate)
         response = yield from send_steps(core, call, job.method, kwargs)
         result = job.read(call, response)
     except BaseException as error:
         if not isinstance(error, Exception):  # cancelled or interrupted: recorded, raised as it is
-            core._release(reservation)
+            drive(core._release(reservation))  # in place: a cancelled task must not wait again
             core._interrupted(call, error)
             raise
         failed = core._fail(call, error)
     if failed is not None:  # raised outside the except clause: no raw error as __context__
-        if reservation is not None:
-            yield Offload(core._release, reservation)
+        yield from core._release(reservation)
         raise failed
     core._result_event(call, result, job.event_extra(result))
-    if reservation is not None:
-        yield Offload(core._settle, reservation, result)
+    yield from core._settle(reservation, result)
     return core._remember(key, result)

@@ -4,10 +4,12 @@ The request is sent on first iteration. LiteLLM's Router falls back while openin
 is before any token reached the caller; a failure after that is raised, never papered over with a
 second model's answer spliced onto the first one's.
 
-One implementation: ``StreamCall`` holds the protocol of a streamed call (reserve and open through the
-pipeline's ``send_steps``; read the chunks; settle and record at the end; release and record on a
-failure), and ``_Stream`` the iteration state. ``ChatStream`` and ``AsyncChatStream`` only drive it:
-their loops differ by ``await`` alone. Both close the provider's stream when the caller stops early.
+One implementation: ``StreamCall`` holds the protocol of a streamed call as pipeline steps (reserve
+and open through the pipeline's ``_reserve_steps`` and ``send_steps``; read the chunks; settle and
+record at the end; release and record on a failure), and ``_Stream`` the iteration state.
+``ChatStream`` drives the steps with ``drive``, ``AsyncChatStream`` with ``adrive``, so the async
+stream reserves and settles without blocking the event loop; their loops differ by ``await`` alone.
+Both close the provider's stream when the caller stops early.
 """
 
 from __future__ import annotations
@@ -72,7 +74,7 @@ class StreamCall:
         may fall back here)."""
         checked = yield from message_image_steps(self.core, self.call.info.litellm_model, self.body)
         self.body, images = checked.messages, checked.image_tokens
-        self.reservation = self.core._reserve(
+        self.reservation = yield from self.core._reserve_steps(
             self.call, lambda info: chat_estimate(info, self.body, self.params, images)
         )
         kwargs = {
@@ -83,11 +85,13 @@ class StreamCall:
         }
         return (yield from send_steps(self.core, self.call, "completion", kwargs))
 
-    def fail(self, error: Exception) -> LLMCfgError:
-        self.core._release(self.reservation)
+    def fail(self, error: Exception) -> Steps[LLMCfgError]:
+        """Release the reservation; the typed error to raise, recorded."""
+        yield from self.core._release(self.reservation)
         return self.core._fail(self.call, error)
 
-    def finish(self, state: StreamState, abandoned: bool) -> ChatResult:
+    def finish(self, state: StreamState, abandoned: bool) -> Steps[ChatResult]:
+        """The result, recorded, and the reservation settled to its cost."""
         core, call = self.core, self.call
         info, hidden = core._answerer(call, state.raw)
         usage = Usage.of(state.usage)
@@ -109,7 +113,7 @@ class StreamCall:
             reasoning_tokens=usage.reasoning,
         )
         core._result_event(call, result, {"stream": "abandoned" if abandoned else "complete"})
-        core._settle(self.reservation, result)
+        yield from core._settle(self.reservation, result)
         return result
 
 
@@ -130,16 +134,13 @@ class _Stream:
         self._state.closed = True
         return self._state
 
-    def _end(self, completed: bool) -> None:
-        self._state.result = self._steps.finish(self._state, not completed)
-
 
 class ChatStream(_Stream):
     """Iterate for text deltas; ``result`` holds the ChatResult once the stream is over."""
 
     def __iter__(self) -> Iterator[str]:
         state = self._begin()
-        completed, failure = False, None
+        completed, caught = False, None
         try:
             state.raw = drive(self._steps.open())
             for chunk in state.raw:
@@ -148,14 +149,14 @@ class ChatStream(_Stream):
                     yield delta
             completed = True
         except Exception as error:
-            failure = self._steps.fail(error)
+            caught = error
         finally:
-            if failure is None:
+            if caught is None:
                 if not completed:
                     getattr(state.raw, "close", lambda: None)()
-                self._end(completed)
-        if failure is not None:  # raised outside the except clause: no raw error as __context__
-            raise failure
+                state.result = drive(self._steps.finish(state, not completed))
+        if caught is not None:  # released and raised outside the except clause: no raw error as __context__
+            raise drive(self._steps.fail(caught))
 
 
 class AsyncChatStream(_Stream):
@@ -177,7 +178,7 @@ class AsyncChatStream(_Stream):
 
     async def _deltas(self) -> AsyncGenerator[str, None]:
         state = self._begin()
-        completed, failure = False, None
+        completed, caught = False, None
         try:
             state.raw = await adrive(self._steps.open())
             async for chunk in state.raw:
@@ -186,11 +187,11 @@ class AsyncChatStream(_Stream):
                     yield delta
             completed = True
         except Exception as error:
-            failure = self._steps.fail(error)
+            caught = error
         finally:
-            if failure is None:
+            if caught is None:
                 if not completed and hasattr(state.raw, "aclose"):
                     await state.raw.aclose()
-                self._end(completed)
-        if failure is not None:  # raised outside the except clause: no raw error as __context__
-            raise failure
+                state.result = await adrive(self._steps.finish(state, not completed))
+        if caught is not None:  # released and raised outside the except clause: no raw error as __context__
+            raise await adrive(self._steps.fail(caught))

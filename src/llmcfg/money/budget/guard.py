@@ -1,9 +1,10 @@
 """The budget check around a call: reserve the worst case before it is sent, settle to the real cost
 after, release on failure. Limits: per request, per day and month, per alias and per kind.
 
-The stores block (an SQLite write lock, a Redis round trip): async callers run ``reserve``,
-``settle`` and ``release`` through ``areserve``/``asettle``/``arelease``, which do the same work in a
-worker thread, so a lock held by another process never stalls the event loop.
+Each check is a ``StoreCall``: the decisions (the per-request limit, the windows, reading a refusal)
+are made once, and the one store operation in the middle is either run in place (``run``, for sync
+callers) or awaited (``arun``: the store's async form, which never blocks the event loop). The call
+pipeline yields them as effects, so sync and async calls share every step but the wait.
 """
 
 from __future__ import annotations
@@ -14,17 +15,19 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from typing import Any, Generic, TypeVar
 
 from llmcfg.config import envrefs
 from llmcfg.config.schema import Config
 from llmcfg.exceptions import BudgetExceededError
 from llmcfg.money.budget.spend import Spend, WindowSpend
-from llmcfg.money.budget.stores import BudgetStore, LocalStore
+from llmcfg.money.budget.stores import BudgetStore, LocalStore, Refusal
 from llmcfg.money.budget.windows import Window, windows_for
 
-__all__ = ["BudgetGuard", "Clock", "Reservation"]
+__all__ = ["BudgetGuard", "Clock", "Reservation", "StoreCall"]
 
 Clock = Callable[[], datetime]
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -33,6 +36,45 @@ class Reservation:
     alias: str
     windows: list[str]
     amount: float
+
+
+class StoreCall(Generic[T]):
+    """One store operation (``reserve``, ``settle``, ``release``) and what follows from its answer.
+    ``run`` waits in place; ``arun`` awaits the store's async form (a store without one has its
+    sync method run in a worker thread)."""
+
+    __slots__ = ("args", "conclude", "name", "store")
+
+    def __init__(
+        self, store: BudgetStore, name: str, args: tuple[Any, ...], conclude: Callable[[Any], T]
+    ) -> None:
+        self.store, self.name, self.args, self.conclude = store, name, args, conclude
+
+    def run(self) -> T:
+        return self.conclude(getattr(self.store, self.name)(*self.args))
+
+    async def arun(self) -> T:
+        form = getattr(self.store, "a" + self.name, None)
+        if form is None:
+            return self.conclude(await asyncio.to_thread(getattr(self.store, self.name), *self.args))
+        return self.conclude(await form(*self.args))
+
+
+def _nothing(_: Any) -> None:
+    return None
+
+
+class _Windows:
+    """The windows of one (alias, kind) for as long as they stay the same: until the next day."""
+
+    __slots__ = ("keys", "limits", "names", "since", "until")
+
+    def __init__(self, windows: list[Window], since: float) -> None:
+        self.keys = [w.key for w in windows]
+        self.limits = {w.key: w.limit for w in windows if w.limit is not None}
+        self.names = {w.key: w.limit_name for w in windows}
+        self.since = since
+        self.until = min(w.resets_at for w in windows).timestamp()
 
 
 def _utc_now() -> datetime:
@@ -50,6 +92,7 @@ class BudgetGuard:
         self.clock = clock or _utc_now
         self._store = store
         self._lock = threading.Lock()
+        self._windows: dict[tuple[str, str], _Windows] = {}
         self.active = config.budgets.active
 
     @property
@@ -72,9 +115,19 @@ class BudgetGuard:
         now = self.clock()
         return now, now.timestamp()
 
-    def reserve(self, alias: str, kind: str, estimate: float) -> Reservation:
-        """Reserve ``estimate`` USD for a call, or raise BudgetExceededError naming the limit (and,
-        for an ``Estimate``, what it assumed)."""
+    def _windows_of(self, alias: str, kind: str, now: datetime, stamp: float) -> _Windows:
+        """The call's windows, worked out once per alias, kind and day (not on every call)."""
+        known = self._windows.get((alias, kind))
+        if known is None or not known.since <= stamp < known.until:
+            known = self._windows[(alias, kind)] = _Windows(
+                windows_for(self.settings, alias, kind, now), stamp
+            )
+        return known
+
+    def reserve_call(self, alias: str, kind: str, estimate: float) -> StoreCall[Reservation]:
+        """The reservation of ``estimate`` USD for a call: run or await it for the Reservation, or a
+        BudgetExceededError naming the limit (and, for an ``Estimate``, what it assumed). A call over
+        ``per_request_usd`` is refused here, before the store is asked."""
         basis = getattr(estimate, "basis", "")
         per_request = self.settings.per_request_usd
         if per_request is not None and estimate > per_request:
@@ -82,34 +135,54 @@ class BudgetGuard:
                 "per_request_usd", spent_usd=0.0, limit_usd=per_request, estimate_usd=estimate, basis=basis
             )
         now, stamp = self._now()
-        windows = windows_for(self.settings, alias, kind, now)
-        limits = {w.key: w.limit for w in windows if w.limit is not None}
-        reservation = Reservation(uuid.uuid4().hex, alias, [w.key for w in windows], estimate)
-        refusal = self.store.reserve(
-            reservation.id, reservation.windows, limits, estimate, stamp, self.settings.reservation_ttl_s
-        )
-        if refusal is not None:
-            name = next(w.limit_name for w in windows if w.key == refusal.window)
+        windows = self._windows_of(alias, kind, now, stamp)
+        reservation = Reservation(uuid.uuid4().hex, alias, windows.keys, estimate)
+
+        def conclude(refusal: Refusal | None) -> Reservation:
+            if refusal is None:
+                return reservation
             raise BudgetExceededError(
-                name, spent_usd=refusal.used, limit_usd=refusal.limit, estimate_usd=estimate, basis=basis
+                windows.names[refusal.window],
+                spent_usd=refusal.used,
+                limit_usd=refusal.limit,
+                estimate_usd=estimate,
+                basis=basis,
             )
-        return reservation
+
+        args = (
+            reservation.id,
+            windows.keys,
+            windows.limits,
+            estimate,
+            stamp,
+            self.settings.reservation_ttl_s,
+        )
+        return StoreCall(self.store, "reserve", args, conclude)
+
+    def settle_call(self, reservation: Reservation, actual_usd: float | None) -> StoreCall[None]:
+        """Record the real cost; ``None`` (unknown) is counted as an unpriced call, never as $0."""
+        return StoreCall(self.store, "settle", (reservation.id, reservation.windows, actual_usd), _nothing)
+
+    def release_call(self, reservation: Reservation) -> StoreCall[None]:
+        return StoreCall(self.store, "release", (reservation.id,), _nothing)
+
+    def reserve(self, alias: str, kind: str, estimate: float) -> Reservation:
+        return self.reserve_call(alias, kind, estimate).run()
 
     def settle(self, reservation: Reservation, actual_usd: float | None) -> None:
-        """Record the real cost; ``None`` (unknown) is counted as an unpriced call, never as $0."""
-        self.store.settle(reservation.id, reservation.windows, actual_usd)
+        self.settle_call(reservation, actual_usd).run()
 
     def release(self, reservation: Reservation) -> None:
-        self.store.release(reservation.id)
+        self.release_call(reservation).run()
 
     async def areserve(self, alias: str, kind: str, estimate: float) -> Reservation:
-        return await asyncio.to_thread(self.reserve, alias, kind, estimate)
+        return await self.reserve_call(alias, kind, estimate).arun()
 
     async def asettle(self, reservation: Reservation, actual_usd: float | None) -> None:
-        await asyncio.to_thread(self.settle, reservation, actual_usd)
+        await self.settle_call(reservation, actual_usd).arun()
 
     async def arelease(self, reservation: Reservation) -> None:
-        await asyncio.to_thread(self.release, reservation)
+        await self.release_call(reservation).arun()
 
     def spend(self) -> Spend:
         """Today's and this month's windows (total, per alias, per kind) with a limit or any spend."""

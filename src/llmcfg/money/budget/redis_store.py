@@ -1,8 +1,14 @@
 """The budget ledger in Redis, for several machines: each operation is one Lua script, which Redis
-runs atomically, so check-and-reserve cannot interleave with another process's."""
+runs atomically, so check-and-reserve cannot interleave with another process's.
+
+One round trip per operation (``EVALSHA`` of a script loaded once). Sync calls use redis-py's client,
+async calls its ``redis.asyncio`` client (one per event loop): the same scripts, keys and arguments,
+only the wait differs, and an async call never blocks the loop."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -52,6 +58,11 @@ def shown_url(url: str) -> str:
     return urlunsplit(parts._replace(netloc=netloc))
 
 
+_RELEASE = """
+redis.call('HDEL', KEYS[1], ARGV[1])
+return true
+"""
+
 _SETTLE = """
 redis.call('HDEL', KEYS[1], ARGV[1])
 local windows = cjson.decode(ARGV[2])
@@ -61,6 +72,25 @@ for _, w in ipairs(windows) do
 end
 return true
 """
+
+
+class _Client:
+    """A redis-py client (sync or async) with the ledger's scripts registered on it."""
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+        self.scripts = {
+            "reserve": client.register_script(_RESERVE),
+            "settle": client.register_script(_SETTLE),
+            "release": client.register_script(_RELEASE),
+        }
+
+
+def _refusal(answer: Any) -> Refusal | None:
+    if not answer:
+        return None
+    window, limit, used = (part.decode() if isinstance(part, bytes) else str(part) for part in answer)
+    return Refusal(window, float(limit), float(used))
 
 
 class RedisStore:
@@ -73,11 +103,20 @@ class RedisStore:
             raise ImportError("budgets.store: redis needs the redis package: pip install redis") from None
         self._errors = (redis.RedisError, OSError)
         self.url = shown_url(url)
+        self._url = url
         self._secret = urlsplit(url).password
-        self._client: Any = redis.Redis.from_url(url)
+        self._sync = _Client(redis.Redis.from_url(url))
+        self._async: tuple[asyncio.AbstractEventLoop, _Client] | None = None
+        self._pending: set[asyncio.Task[None]] = set()  # releases of cancelled reservations
         self._keys = [f"{prefix}:reservations", f"{prefix}:spent", f"{prefix}:unpriced"]
-        self._reserve = self._client.register_script(_RESERVE)
-        self._settle = self._client.register_script(_SETTLE)
+
+    def _trouble(self, error: Exception) -> BudgetStoreError:
+        detail = str(error).replace(self._secret, "***") if self._secret else str(error)
+        return BudgetStoreError(
+            self.url,
+            f"Redis did not answer ({type(error).__name__}: {detail})",
+            "check that Redis runs there and budgets.redis_url is right, or set budgets.store: local",
+        )
 
     def _guarded(self, work: Callable[[], T]) -> T:
         """``work`` with Redis's errors turned into BudgetStoreError naming the server (password
@@ -85,15 +124,20 @@ class RedisStore:
         try:
             return work()
         except self._errors as error:
-            detail = str(error).replace(self._secret, "***") if self._secret else str(error)
-            failure = BudgetStoreError(
-                self.url,
-                f"Redis did not answer ({type(error).__name__}: {detail})",
-                "check that Redis runs there and budgets.redis_url is right, or set budgets.store: local",
-            )
+            failure = self._trouble(error)
         raise failure
 
-    def _reserve_now(
+    def _async_client(self) -> _Client:
+        """This event loop's client: an asyncio connection belongs to the loop that opened it."""
+        loop = asyncio.get_running_loop()
+        if self._async is None or self._async[0] is not loop:
+            import redis.asyncio
+
+            self._async = (loop, _Client(redis.asyncio.Redis.from_url(self._url)))
+        return self._async[1]
+
+    # -- the requests: written once, sent by either client -------------------------------------------
+    def _reserve_request(
         self,
         reservation_id: str,
         windows: list[str],
@@ -101,37 +145,33 @@ class RedisStore:
         amount: float,
         now: float,
         ttl_s: float,
-    ) -> Refusal | None:
+    ) -> tuple[str, list[str], list[Any]]:
         pairs = json.dumps([[window, limit] for window, limit in limits.items()])
-        answer = self._reserve(
-            keys=self._keys[:2], args=[reservation_id, amount, now, now + ttl_s, json.dumps(windows), pairs]
-        )
-        if not answer:
-            return None
-        window, limit, used = (part.decode() if isinstance(part, bytes) else str(part) for part in answer)
-        return Refusal(window, float(limit), float(used))
+        args = [reservation_id, amount, now, now + ttl_s, json.dumps(windows), pairs]
+        return "reserve", self._keys[:2], args
 
-    def _settle_now(self, reservation_id: str, windows: list[str], actual: float | None) -> None:
+    def _settle_request(
+        self, reservation_id: str, windows: list[str], actual: float | None
+    ) -> tuple[str, list[str], list[Any]]:
         amount = "unknown" if actual is None else repr(float(actual))
-        self._settle(keys=self._keys, args=[reservation_id, json.dumps(windows), amount])
+        return "settle", self._keys, [reservation_id, json.dumps(windows), amount]
 
-    def _release_now(self, reservation_id: str) -> None:
-        self._client.hdel(self._keys[0], reservation_id)
+    def _release_request(self, reservation_id: str) -> tuple[str, list[str], list[Any]]:
+        return "release", self._keys[:1], [reservation_id]
 
-    def _totals_now(self, windows: list[str], now: float) -> dict[str, WindowTotals]:
-        reserved: dict[str, float] = {}
-        for raw in self._client.hvals(self._keys[0]):
-            entry = json.loads(raw)
-            if entry["e"] > now:
-                for window in entry["w"]:
-                    reserved[window] = reserved.get(window, 0.0) + float(entry["a"])
-        values = self._client.hmget(self._keys[1], windows) if windows else []
-        counts = self._client.hmget(self._keys[2], windows) if windows else []
-        return {
-            w: WindowTotals(float(v) if v is not None else 0.0, reserved.get(w, 0.0), int(c or 0))
-            for w, v, c in zip(windows, values, counts, strict=True)
-        }
+    def _send(self, request: tuple[str, list[str], list[Any]]) -> Any:
+        name, keys, args = request
+        return self._guarded(lambda: self._sync.scripts[name](keys=keys, args=args))
 
+    async def _asend(self, request: tuple[str, list[str], list[Any]]) -> Any:
+        name, keys, args = request
+        try:
+            return await self._async_client().scripts[name](keys=keys, args=args)
+        except self._errors as error:
+            failure = self._trouble(error)
+        raise failure
+
+    # -- the store protocol ----------------------------------------------------------------------------
     def reserve(
         self,
         reservation_id: str,
@@ -141,16 +181,63 @@ class RedisStore:
         now: float,
         ttl_s: float,
     ) -> Refusal | None:
-        return self._guarded(lambda: self._reserve_now(reservation_id, windows, limits, amount, now, ttl_s))
+        return _refusal(
+            self._send(self._reserve_request(reservation_id, windows, limits, amount, now, ttl_s))
+        )
 
     def settle(self, reservation_id: str, windows: list[str], actual: float | None) -> None:
-        self._guarded(lambda: self._settle_now(reservation_id, windows, actual))
+        self._send(self._settle_request(reservation_id, windows, actual))
 
     def release(self, reservation_id: str) -> None:
-        self._guarded(lambda: self._release_now(reservation_id))
+        self._send(self._release_request(reservation_id))
+
+    async def areserve(
+        self,
+        reservation_id: str,
+        windows: list[str],
+        limits: dict[str, float],
+        amount: float,
+        now: float,
+        ttl_s: float,
+    ) -> Refusal | None:
+        request = self._reserve_request(reservation_id, windows, limits, amount, now, ttl_s)
+        try:
+            answer = await self._asend(request)
+        except asyncio.CancelledError:  # the script may have run: nobody will settle it, so release it
+            task = asyncio.ensure_future(self._release_quietly(reservation_id))
+            self._pending.add(task)
+            task.add_done_callback(self._pending.discard)
+            raise
+        return _refusal(answer)
+
+    async def _release_quietly(self, reservation_id: str) -> None:
+        with contextlib.suppress(BudgetStoreError):  # unreachable: the reservation expires after its ttl
+            await self._asend(self._release_request(reservation_id))
+
+    async def asettle(self, reservation_id: str, windows: list[str], actual: float | None) -> None:
+        await self._asend(self._settle_request(reservation_id, windows, actual))
+
+    async def arelease(self, reservation_id: str) -> None:
+        await self._asend(self._release_request(reservation_id))
 
     def totals(self, windows: list[str], now: float) -> dict[str, WindowTotals]:
-        return self._guarded(lambda: self._totals_now(windows, now))
+        return self._guarded(lambda: self._totals(windows, now))
+
+    def _totals(self, windows: list[str], now: float) -> dict[str, WindowTotals]:
+        client = self._sync.client
+        reserved: dict[str, float] = {}
+        for raw in client.hvals(self._keys[0]):
+            entry = json.loads(raw)
+            if entry["e"] > now:
+                for window in entry["w"]:
+                    reserved[window] = reserved.get(window, 0.0) + float(entry["a"])
+        values = client.hmget(self._keys[1], windows) if windows else []
+        counts = client.hmget(self._keys[2], windows) if windows else []
+        return {
+            w: WindowTotals(float(v) if v is not None else 0.0, reserved.get(w, 0.0), int(c or 0))
+            for w, v, c in zip(windows, values, counts, strict=True)
+        }
 
     def close(self) -> None:
-        self._client.close()
+        self._sync.client.close()
+        self._async = None  # its connections belong to their loop; dropped with it

@@ -3,10 +3,14 @@
 ``LocalStore`` keeps the ledger in SQLite (the embedded database diskcache also uses) under
 ``cache.dir``; ``RedisStore`` in Redis. Reservations carry an expiry, so one left by a crashed process
 stops counting after ``ttl_s``.
+
+Each writing operation has an async form (``areserve``, ``asettle``, ``arelease``) for calls made on
+an event loop: the same work, waiting without blocking the loop.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 import random
 import sqlite3
@@ -15,7 +19,8 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import NamedTuple, Protocol, TypeVar
+from functools import partial
+from typing import Any, NamedTuple, Protocol, TypeVar
 
 from llmcfg.exceptions import BudgetStoreError
 
@@ -45,6 +50,9 @@ class WindowTotals(NamedTuple):
 
 
 class BudgetStore(Protocol):
+    """What a ledger does. A store without the async forms still works for async calls: its sync
+    methods are then run in a worker thread."""
+
     def reserve(
         self,
         reservation_id: str,
@@ -69,16 +77,64 @@ class BudgetStore(Protocol):
     def close(self) -> None: ...
 
 
+def _busy(error: sqlite3.OperationalError) -> bool:
+    return "locked" in str(error) or "busy" in str(error)
+
+
+def _reserve_in(
+    db: sqlite3.Connection,
+    reservation_id: str,
+    windows: list[str],
+    limits: dict[str, float],
+    amount: float,
+    now: float,
+    ttl_s: float,
+) -> Refusal | None:
+    db.execute("DELETE FROM held WHERE expires <= ?", (now,))
+    for window, limit in limits.items():
+        used = db.execute(_USED, (window, window)).fetchone()[0]
+        if used + amount > limit + _EPSILON:
+            return Refusal(window, limit, float(used))
+    db.executemany(
+        "INSERT OR REPLACE INTO held VALUES (?, ?, ?, ?)",
+        [(reservation_id, window, amount, now + ttl_s) for window in windows],
+    )
+    return None
+
+
+def _settle_in(db: sqlite3.Connection, reservation_id: str, windows: list[str], actual: float | None) -> None:
+    db.execute("DELETE FROM held WHERE id = ?", (reservation_id,))
+    if actual is None:
+        db.executemany(
+            "INSERT INTO unpriced VALUES (?, 1) ON CONFLICT(window) DO UPDATE SET calls = calls + 1",
+            [(window,) for window in windows],
+        )
+        return
+    db.executemany(
+        "INSERT INTO spent VALUES (?, ?) ON CONFLICT(window) DO UPDATE SET usd = usd + excluded.usd",
+        [(window, actual) for window in windows],
+    )
+
+
+def _release_in(db: sqlite3.Connection, reservation_id: str) -> None:
+    db.execute("DELETE FROM held WHERE id = ?", (reservation_id,))
+
+
 class LocalStore:
     """The ledger in ``directory``/budget.sqlite3, safe across processes on one machine.
 
-    Plain SQLite (WAL): a reservation is one ``BEGIN IMMEDIATE`` transaction, which takes the
+    Plain SQLite (WAL): every write is one ``BEGIN IMMEDIATE`` transaction, which takes the
     database's write lock, so check-and-reserve cannot interleave with another process's.
+
+    The async forms first try the transaction at once, on the event loop, without waiting for the
+    lock (a busy timeout of 0): when nobody else writes (the common case) that costs what the sync
+    call costs, with no thread hop. When another process or thread holds the lock, they wait for it
+    in a worker thread instead, so a held lock never stalls the loop.
     """
 
     def __init__(self, directory: str, *, busy_timeout_s: float = _BUSY_TIMEOUT_S) -> None:
-        """``busy_timeout_s``: how long a reservation waits for another process's transaction
-        before giving up with BudgetStoreError."""
+        """``busy_timeout_s``: how long a write waits for another process's transaction before
+        giving up with BudgetStoreError."""
         self.directory = directory
         self.path = os.path.join(directory, "budget.sqlite3")
         self.busy_timeout_s = busy_timeout_s
@@ -88,7 +144,7 @@ class LocalStore:
 
     def _trouble(self, error: Exception) -> BudgetStoreError:
         """The error of a ledger that cannot be used, naming the file and what to do."""
-        if "locked" in str(error) or "busy" in str(error):
+        if isinstance(error, sqlite3.OperationalError) and _busy(error):
             return BudgetStoreError(
                 self.path,
                 f"the ledger stayed locked by another process for {self.busy_timeout_s:g} s",
@@ -148,7 +204,64 @@ class LocalStore:
                 raise
             db.execute("COMMIT")
 
-    def _reserve(
+    def _write(self, body: Callable[..., T], *args: Any) -> T:
+        """``body(db, *args)`` in one transaction, waiting (up to the busy timeout) for the lock."""
+        with self._transaction() as db:
+            return body(db, *args)
+
+    def _write_at_once(self, body: Callable[..., T], *args: Any) -> tuple[bool, T | None]:
+        """``(True, body(db, *args))`` done in one transaction if the ledger is free right now;
+        ``(False, None)``, nothing done, if this must wait: another thread or process holds the
+        lock, or the ledger is not open yet (opening may wait for other processes)."""
+        if not self._lock.acquire(blocking=False):
+            return False, None
+        try:
+            db = self._connection
+            if db is None or self._pid != os.getpid():
+                return False, None
+            db.execute("PRAGMA busy_timeout = 0")
+            try:
+                try:
+                    db.execute("BEGIN IMMEDIATE")
+                except sqlite3.OperationalError as error:
+                    if _busy(error):
+                        return False, None
+                    raise
+                try:
+                    result = body(db, *args)
+                    db.execute("COMMIT")
+                except BaseException as error:
+                    if db.in_transaction:
+                        db.execute("ROLLBACK")
+                    if isinstance(error, sqlite3.OperationalError) and _busy(error):
+                        return False, None
+                    raise
+                return True, result
+            finally:
+                db.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout_s * 1000)}")
+        finally:
+            self._lock.release()
+
+    async def _awrite(self, body: Callable[..., T], *args: Any, undo: str | None = None) -> T:
+        """``_write`` for the event loop: at once when the ledger is free, else in a worker thread.
+        Cancelled while the thread works, the work still finishes (a settle is never lost); for a
+        reservation (``undo``: its id) it is then released, since nobody will settle it."""
+        done, result = self._guarded(partial(self._write_at_once, body, *args))
+        if done:
+            return result  # type: ignore[return-value]
+        loop = asyncio.get_running_loop()
+        work = loop.run_in_executor(None, self._guarded, partial(self._write, body, *args))
+        try:
+            return await asyncio.shield(work)
+        except asyncio.CancelledError:
+            work.add_done_callback(partial(self._after_cancel, loop, undo))
+            raise
+
+    def _after_cancel(self, loop: asyncio.AbstractEventLoop, undo: str | None, work: Any) -> None:
+        if not work.cancelled() and work.exception() is None and undo is not None:
+            loop.run_in_executor(None, self._guarded, partial(self._write, _release_in, undo))
+
+    def reserve(
         self,
         reservation_id: str,
         windows: list[str],
@@ -157,35 +270,37 @@ class LocalStore:
         now: float,
         ttl_s: float,
     ) -> Refusal | None:
-        with self._transaction() as db:
-            db.execute("DELETE FROM held WHERE expires <= ?", (now,))
-            for window, limit in limits.items():
-                used = db.execute(_USED, (window, window)).fetchone()[0]
-                if used + amount > limit + _EPSILON:
-                    return Refusal(window, limit, float(used))
-            db.executemany(
-                "INSERT OR REPLACE INTO held VALUES (?, ?, ?, ?)",
-                [(reservation_id, window, amount, now + ttl_s) for window in windows],
-            )
-        return None
+        return self._guarded(
+            partial(self._write, _reserve_in, reservation_id, windows, limits, amount, now, ttl_s)
+        )
 
-    def _settle(self, reservation_id: str, windows: list[str], actual: float | None) -> None:
-        with self._transaction() as db:
-            db.execute("DELETE FROM held WHERE id = ?", (reservation_id,))
-            if actual is None:
-                db.executemany(
-                    "INSERT INTO unpriced VALUES (?, 1) ON CONFLICT(window) DO UPDATE SET calls = calls + 1",
-                    [(window,) for window in windows],
-                )
-                return
-            db.executemany(
-                "INSERT INTO spent VALUES (?, ?) ON CONFLICT(window) DO UPDATE SET usd = usd + excluded.usd",
-                [(window, actual) for window in windows],
-            )
+    def settle(self, reservation_id: str, windows: list[str], actual: float | None) -> None:
+        self._guarded(partial(self._write, _settle_in, reservation_id, windows, actual))
 
-    def _release(self, reservation_id: str) -> None:
-        with self._transaction() as db:
-            db.execute("DELETE FROM held WHERE id = ?", (reservation_id,))
+    def release(self, reservation_id: str) -> None:
+        self._guarded(partial(self._write, _release_in, reservation_id))
+
+    async def areserve(
+        self,
+        reservation_id: str,
+        windows: list[str],
+        limits: dict[str, float],
+        amount: float,
+        now: float,
+        ttl_s: float,
+    ) -> Refusal | None:
+        return await self._awrite(
+            _reserve_in, reservation_id, windows, limits, amount, now, ttl_s, undo=reservation_id
+        )
+
+    async def asettle(self, reservation_id: str, windows: list[str], actual: float | None) -> None:
+        await self._awrite(_settle_in, reservation_id, windows, actual)
+
+    async def arelease(self, reservation_id: str) -> None:
+        await self._awrite(_release_in, reservation_id)
+
+    def totals(self, windows: list[str], now: float) -> dict[str, WindowTotals]:
+        return self._guarded(partial(self._totals, windows, now))
 
     def _totals(self, windows: list[str], now: float) -> dict[str, WindowTotals]:
         with self._lock:
@@ -202,26 +317,6 @@ class LocalStore:
                     float(spent[0]) if spent else 0.0, float(held[0]), int(unpriced[0]) if unpriced else 0
                 )
             return result
-
-    def reserve(
-        self,
-        reservation_id: str,
-        windows: list[str],
-        limits: dict[str, float],
-        amount: float,
-        now: float,
-        ttl_s: float,
-    ) -> Refusal | None:
-        return self._guarded(lambda: self._reserve(reservation_id, windows, limits, amount, now, ttl_s))
-
-    def settle(self, reservation_id: str, windows: list[str], actual: float | None) -> None:
-        self._guarded(lambda: self._settle(reservation_id, windows, actual))
-
-    def release(self, reservation_id: str) -> None:
-        self._guarded(lambda: self._release(reservation_id))
-
-    def totals(self, windows: list[str], now: float) -> dict[str, WindowTotals]:
-        return self._guarded(lambda: self._totals(windows, now))
 
     def close(self) -> None:
         with self._lock:
