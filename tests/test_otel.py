@@ -139,3 +139,40 @@ def test_logging_otel_false_turns_it_off(
     )
     llm.chat("hello", model="mini")
     assert spans.get_finished_spans() == ()
+
+
+_LATE_PROVIDER = """
+import sys
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from llmcfg import LLM, load_config
+from llmcfg.testing import FakeProvider, use_fake
+
+with FakeProvider() as fake:
+    llm = LLM(use_fake(load_config(sys.argv[1]), fake))
+    llm.chat("before any provider", model="mini")  # nobody listens: nothing is built
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    trace.set_tracer_provider(provider)
+    llm.chat("after", model="mini")
+    print(len(exporter.get_finished_spans()))
+"""
+
+
+def test_a_provider_set_after_the_first_call_still_gets_spans(write_config: Any, tmp_path: Any) -> None:
+    """Spans are skipped while no provider is set (a per-call saving), never for good: an application
+    that sets its provider after a first call (a worker's warm-up) still gets every later span."""
+    import subprocess
+    import sys
+
+    config = write_config(BASIC)
+    script = tmp_path / "late.py"
+    script.write_text(_LATE_PROVIDER)
+    done = subprocess.run(
+        [sys.executable, str(script), str(config)], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().splitlines()[-1] == "1"

@@ -8,8 +8,8 @@ chosen one cannot run now).
 
 from __future__ import annotations
 
+import os
 import time
-import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -173,7 +173,7 @@ class CallCore(Outcomes):
 
     def _start(self, kind: str, preset_kind: str, quality: str | None, model: str | None) -> Call:
         started = time.perf_counter()
-        request_id = uuid.uuid4().hex
+        request_id = os.urandom(16).hex()  # as random as uuid4().hex, a quarter of the time
         try:
             alias, requested = self.resolve(preset_kind, quality=quality, model=model)
             info = self._describe(alias)

@@ -30,23 +30,28 @@ class UsageStats:
         self._total = _empty()
 
     def add(self, event: dict[str, Any]) -> None:
+        ok = event.get("status") == "ok"
+        errors = 0 if ok else 1
+        tokens_in, tokens_out = event.get("tokens_in") or 0, event.get("tokens_out") or 0
+        cost = event.get("cost_usd")
+        unpriced = 1 if cost is None and ok else 0
+        hit_or_miss = ("cache_hits" if event.get("cached") else "cache_misses") if ok else None
         with self._lock:
-            rows = [self._total] + [
-                self._groups[group].setdefault(str(event.get(group)), _empty())
-                for group in ("model", "alias", "kind")
-                if event.get(group) is not None
-            ]
+            rows = [self._total]
+            for group, by_key in self._groups.items():
+                key = event.get(group)
+                if key is not None:
+                    row = by_key.get(str(key))
+                    rows.append(row if row is not None else by_key.setdefault(str(key), _empty()))
             for row in rows:
                 row["requests"] += 1
-                row["errors"] += event.get("status") != "ok"
-                row["tokens_in"] += event.get("tokens_in") or 0
-                row["tokens_out"] += event.get("tokens_out") or 0
-                cost = event.get("cost_usd")
-                if cost is None and event.get("status") == "ok":
-                    row["unpriced"] += 1
+                row["errors"] += errors
+                row["tokens_in"] += tokens_in
+                row["tokens_out"] += tokens_out
+                row["unpriced"] += unpriced
                 row["cost_usd"] += cost or 0.0
-                if event.get("status") == "ok":
-                    row["cache_hits" if event.get("cached") else "cache_misses"] += 1
+                if hit_or_miss is not None:
+                    row[hit_or_miss] += 1
 
     def snapshot(self) -> dict[str, Any]:
         def finish(row: dict[str, float]) -> dict[str, float]:

@@ -53,7 +53,15 @@ _TOKEN_BUCKETS = tuple(4.0**power for power in range(14))  # 1, 4, 16, ... 67108
 
 class _Instruments:
     def __init__(self, trace: Any, metrics: Any) -> None:
-        self.trace = trace
+        self.trace, self.metrics = trace, metrics
+        self.unset_tracers: tuple[type, ...] = (trace.ProxyTracerProvider, trace.NoOpTracerProvider)
+        self.unset_meters: tuple[type, ...] = (metrics.NoOpMeterProvider,)
+        try:  # the API's stand-in before a provider is set (not exported; without it: always record)
+            from opentelemetry.metrics._internal import _ProxyMeterProvider
+
+            self.unset_meters += (_ProxyMeterProvider,)
+        except ImportError:  # pragma: no cover - another opentelemetry-api layout
+            pass
         self.tracer = trace.get_tracer("llmcfg")
         meter = metrics.get_meter("llmcfg")
         try:
@@ -72,6 +80,14 @@ class _Instruments:
         except TypeError:  # an opentelemetry-api older than the bucket advisory
             self.tokens = meter.create_histogram("gen_ai.client.token.usage", unit="{token}")
             self.duration = meter.create_histogram("gen_ai.client.operation.duration", unit="s")
+
+    def listening(self) -> bool:
+        """Whether the application set a tracer or a meter provider. With neither, every span and
+        metric would go to the API's no-op default: building them is skipped (tens of µs a call).
+        Asked on each call: a provider set later (after the first call) is picked up."""
+        return not isinstance(self.trace.get_tracer_provider(), self.unset_tracers) or not isinstance(
+            self.metrics.get_meter_provider(), self.unset_meters
+        )
 
 
 @lru_cache(maxsize=1)
@@ -126,7 +142,7 @@ def attributes(fields: dict[str, Any], request_model: str | None = None) -> dict
 def record(fields: dict[str, Any], request_model: str | None = None) -> None:
     """One span ``{operation} {model}`` and the two GenAI metrics for one ``llm.call`` event."""
     instruments = _instruments()
-    if instruments is None:
+    if instruments is None or not instruments.listening():
         return
     attrs = attributes(fields, request_model)
     latency_s = float(fields.get("latency_ms") or 0.0) / 1000

@@ -60,6 +60,12 @@ def _openai_params() -> frozenset[str]:
     return supported_params("openai/gpt-4o") | supported_params("openai/o3") | {"user", "n", "logit_bias"}
 
 
+@cache
+def _known(supported: frozenset[str], own: frozenset[str]) -> frozenset[str]:
+    """Every keyword a call may pass (worked out once per provider's list and kind of call)."""
+    return supported | ROUTER_KEYWORDS | own
+
+
 def _close(name: str, choices: Iterable[str]) -> str | None:
     match = difflib.get_close_matches(name, sorted(choices), n=1, cutoff=0.8)
     return match[0] if match else None
@@ -75,8 +81,10 @@ def check_call_params(
 ) -> None:
     """UnsupportedParameterError for the first keyword argument that is a typo or that the
     provider does not take; ``own`` are llmcfg's keywords for this kind of call (already consumed)."""
+    if not params:
+        return
     supported = supported_params(litellm_model, request_type)
-    known = supported | ROUTER_KEYWORDS | set(own)
+    known = _known(supported, frozenset(own))
     provider = litellm_model.partition("/")[0]
     for name in params:
         if name in known or (name in KNOWN_PARAMS and name not in _openai_params()):
