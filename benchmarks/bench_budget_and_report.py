@@ -3,26 +3,20 @@
 1. Budget check overhead per call, for both stores (local SQLite, Redis) and both drivers (chat,
    achat): `LLM.chat` with a daily limit against the same call without budgets, alternating, medians.
    Target: < 0.3 ms added per call. Also the store's reserve + settle alone.
-2. `llmcfg costs` and `llmcfg costs --what-if` on a generated 1,000,000-line log, against DuckDB's
-   `read_json_auto` + GROUP BY on the same file (when duckdb is installed: `pip install duckdb`; it is
-   not a dependency) and a plain `json.loads` loop. Target: <= 2x DuckDB. Peak traced memory at 100k
-   and 1M lines (flat memory: the two peaks are alike).
+(The cost report against DuckDB: bench_costs_report.py.)
 Two clocks: wall time, and the process's CPU time (all threads; steadier on a loaded machine).
-Run: python benchmarks/bench_budget_and_report.py [calls] [budget] [report]  (default: both parts)
+Run: python benchmarks/bench_budget_and_report.py [calls]
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import multiprocessing
 import os
-import random
 import statistics
 import sys
 import tempfile
 import time
-import tracemalloc
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -34,8 +28,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # tests.redis_s
 import structlog
 
 import llmcfg
-from llmcfg.money.report import report_file
-from llmcfg.money.whatif import what_if
 from llmcfg.testing import FakeProvider, use_fake
 
 CONFIG = """
@@ -178,102 +170,6 @@ def bench_store_operations() -> None:
     print(f"local store reserve + settle alone: {statistics.median(times) * 1000:.3f} ms median")
 
 
-def write_log(path: Path, lines: int) -> None:
-    rng = random.Random(7)
-    models = ["openai/gpt-4o-mini", "openai/gpt-4o", "openai/gpt-4.1-mini"]
-    with path.open("w") as handle:
-        for index in range(lines):
-            alias = rng.choice(["mini", "gpt4o", "llama"])
-            event = {
-                "event": "llm.call",
-                "ts": 1_795_000_000 + index,
-                "request_id": f"{index:032x}",
-                "kind": rng.choice(["chat", "vision", "ocr"]),
-                "requested": rng.choice(["text/fast", "text/balanced", alias]),
-                "alias": alias,
-                "model": rng.choice(models),
-                "provider": "openai",
-                "tokens_in": rng.randint(10, 4000),
-                "tokens_out": rng.randint(1, 800),
-                "cost_usd": rng.random() / 1000,
-                "cost_source": "table",
-                "cached": rng.random() < 0.2,
-                "saved_usd": 0.0,
-                "latency_ms": rng.random() * 2000,
-                "status": "ok" if rng.random() < 0.98 else "error",
-                "error": None,
-                "fallbacks_tried": [],
-            }
-            if rng.random() < 0.3:
-                event["cached_tokens"] = rng.randint(0, event["tokens_in"])  # type: ignore[arg-type]
-            handle.write(json.dumps(event) + "\n")
-
-
-def _timed(work: Callable[[], Any]) -> float:
-    start = time.perf_counter()
-    work()
-    return time.perf_counter() - start
-
-
-def _duckdb(path: Path) -> float | None:
-    try:
-        import duckdb
-    except ImportError:
-        return None
-    query = (
-        "SELECT model, count(*), sum(tokens_in), sum(tokens_out), sum(cost_usd), sum(saved_usd), "
-        f"sum(CASE WHEN cached THEN 1 ELSE 0 END) FROM read_json_auto('{path}') GROUP BY model"
-    )
-    return _timed(lambda: duckdb.connect().execute(query).fetchall())
-
-
-def _json_loop(path: Path) -> float:
-    def run() -> None:
-        totals: dict[str, float] = {}
-        with path.open() as handle:
-            for line in handle:
-                event = json.loads(line)
-                totals[event["model"]] = totals.get(event["model"], 0.0) + (event["cost_usd"] or 0.0)
-
-    return _timed(run)
-
-
-def bench_report() -> None:
-    with tempfile.TemporaryDirectory() as folder:
-        big, small = Path(folder) / "big.jsonl", Path(folder) / "small.jsonl"
-        write_log(big, 1_000_000)
-        write_log(small, 100_000)
-        other_path = Path(folder) / "other.yaml"
-        other_path.write_text(CONFIG.replace("balanced: gpt4o", "balanced: mini"))
-        other = llmcfg.load_config(other_path)
-        duck = _duckdb(big)
-        loop = _json_loop(big)
-        ours = _timed(lambda: report_file(big, by="model"))
-        replay = _timed(lambda: what_if(big, other))
-        peaks = []
-        for path in (small, big):
-            tracemalloc.start()
-            report_file(path, by="day")
-            peaks.append(tracemalloc.get_traced_memory()[1] / 2**20)
-            tracemalloc.stop()
-    print(f"1,000,000-line log: plain json.loads loop {loop:.2f} s")
-    if duck is None:
-        print("DuckDB: not installed (pip install duckdb in your venv to compare)")
-        print(f"llmcfg costs {ours:.2f} s; --what-if {replay:.2f} s")
-    else:
-        print(f"DuckDB read_json_auto + GROUP BY {duck:.2f} s")
-        print(
-            f"llmcfg costs {ours:.2f} s = {ours / duck:.2f}x DuckDB; --what-if {replay:.2f} s = {replay / duck:.2f}x (target <= 2x)"
-        )
-    print(
-        f"peak traced memory (costs --by day): {peaks[0]:.2f} MB at 100k lines, {peaks[1]:.2f} MB at 1M lines"
-    )
-
-
 if __name__ == "__main__":
-    parts = sys.argv[2:] or ["budget", "report"]  # e.g. `300 budget`: the budget checks alone
-    if "budget" in parts:
-        bench_budget(int(sys.argv[1]) if len(sys.argv) > 1 else 300)
-        bench_store_operations()
-    if "report" in parts:
-        bench_report()
+    bench_budget(int(sys.argv[1]) if len(sys.argv) > 1 else 300)
+    bench_store_operations()

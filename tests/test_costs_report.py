@@ -324,3 +324,63 @@ def test_the_documented_what_if_example(tmp_path: Path, capsys: pytest.CaptureFi
     assert shown
     for line in shown:
         assert line.rstrip() in printed, line
+
+
+def _reference(events: list[dict[str, Any]]) -> dict[str, float]:
+    """The totals the report must give, summed the plain way (nulls count as nothing)."""
+    fields = (
+        "tokens_in",
+        "tokens_out",
+        "cached_tokens",
+        "reasoning_tokens",
+        "images",
+        "cost_usd",
+        "saved_usd",
+    )
+    totals: dict[str, float] = {name: sum(e.get(name) or 0 for e in events) for name in fields}
+    totals["requests"] = len(events)
+    totals["cache_hits"] = sum(bool(e.get("cached")) for e in events)
+    totals["errors"] = sum(e.get("status") == "error" for e in events)
+    totals["blocked"] = sum(e.get("status") == "blocked" for e in events)
+    totals["unpriced"] = sum(e.get("cost_usd") is None and e.get("status") == "ok" for e in events)
+    return totals
+
+
+@pytest.mark.parametrize("null_field", [None, "tokens_in", "images", "cost_usd", "saved_usd"])
+def test_every_field_of_every_event_is_added_once(tmp_path: Path, null_field: str | None) -> None:
+    """Each summed field, count and status is checked against a plain sum, per group and in total,
+    with one group holding a null where a number belongs (a hand-edited line, an unknown cost), so
+    the fast path and the null-tolerant one are both held to the same answer."""
+    import random
+
+    rng = random.Random(11)
+    events = []
+    for index in range(3000):
+        event: dict[str, Any] = {
+            "event": "llm.call",
+            "ts": 1_795_000_000 + index,
+            "model": rng.choice(["m1", "m2", "m3"]),
+            "tokens_in": rng.randint(0, 900),
+            "tokens_out": rng.randint(0, 300),
+            "cached_tokens": rng.randint(0, 50),
+            "reasoning_tokens": rng.randint(0, 70),
+            "images": rng.randint(0, 3),
+            "cost_usd": rng.randint(1, 1000) / 1e6,
+            "saved_usd": rng.randint(0, 5) / 1e6,
+            "cached": rng.random() < 0.3,
+            "status": rng.choice(["ok", "ok", "ok", "error", "blocked"]),
+        }
+        events.append(event)
+    if null_field is not None:
+        events[1234][null_field] = None
+        events[1234]["status"] = "ok"
+    path = tmp_path / "costs.jsonl"
+    path.write_text("".join(json.dumps(e) + "\n" for e in events))
+    result = report_file(path, by="model")
+    for name, rows in [
+        ("total", events),
+        *((m, [e for e in events if e["model"] == m]) for m in ("m1", "m2", "m3")),
+    ]:
+        got = (result.total if name == "total" else result.rows[name]).as_dict()
+        for field, expected in _reference(rows).items():
+            assert got[field] == pytest.approx(expected), (name, field)

@@ -29,6 +29,8 @@ EXIT_OK = 0
 EXIT_ERROR = 2
 FILE_HELP = "config file (default: $LLMCFG_CONFIG, else ./llm_config.yaml)"
 
+# The commands that call models, and so emit events to the console.
+_CALL_COMMANDS = frozenset({"chat", "vision", "imagine", "ocr"})
 # Warning events that the command also raises, and so prints as its one error line.
 _PRINTED_AS_ERRORS = frozenset({"image.fetch_refused"})
 
@@ -126,7 +128,8 @@ def _configure_logging(verbose: bool) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args: Any = _parser().parse_args(argv)
-    _configure_logging(bool(getattr(args, "verbose", False)))
+    if args.command in _CALL_COMMANDS:  # the others emit no llm.call event (and skip importing structlog)
+        _configure_logging(bool(getattr(args, "verbose", False)))
     try:
         args.config = _config_path(args)
         code: int = args.handler(args)

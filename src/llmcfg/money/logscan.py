@@ -5,8 +5,8 @@ A log grows to millions of lines and a report reads it whole, so parsing is the 
 a small typed record that holds only the fields a report reads, skipping the rest of each line
 without building a dict; that is several times faster than ``json.loads`` + ``dict.get``. A block
 that does not decode as a whole (a torn line, a foreign line) is decoded line by line, so one bad
-line costs only itself. Events are grouped per block and each field is summed per group with
-``sum(map(...))``, which keeps the per-event Python work to a minimum; memory is one block at a time.
+line costs only itself. Events are grouped per block (one dict pass) and each group is summed in
+one loop over its events (a null falls back to a pass per field); memory is one block at a time.
 
 Big files are split in byte ranges read by forked worker processes (one per core), as DuckDB uses
 every core for the same job; their partial totals are merged. Forking is skipped when the process
@@ -19,9 +19,9 @@ import json
 import multiprocessing
 import os
 import threading
+from collections import defaultdict
 from collections.abc import Callable, Hashable, Iterable, Iterator
 from dataclasses import dataclass, field, fields
-from itertools import compress
 from operator import attrgetter
 from typing import Any
 
@@ -85,7 +85,46 @@ class Totals:
     unpriced: int = 0
 
     def add_events(self, events: list[Event]) -> None:
-        """Add a group of events, each once (one C-speed pass per field)."""
+        """Add a group of events, each once: one loop reading each event's fields into local sums
+        (faster than a C-speed pass per field, which calls a getter per field and event). A null
+        where a number belongs (a hand-edited line, an unknown cost) makes the loop fail before
+        anything is added; the events are then added again, field by field, nulls skipped."""
+        tokens_in = tokens_out = cached_tokens = reasoning_tokens = images = hits = errors = blocked = 0
+        saved_usd = cost_usd = 0.0
+        try:
+            for event in events:
+                tokens_in += event.tokens_in  # type: ignore[operator]
+                tokens_out += event.tokens_out  # type: ignore[operator]
+                cached_tokens += event.cached_tokens  # type: ignore[operator]
+                reasoning_tokens += event.reasoning_tokens  # type: ignore[operator]
+                images += event.images  # type: ignore[operator]
+                saved_usd += event.saved_usd  # type: ignore[operator]
+                cost_usd += event.cost_usd  # type: ignore[operator]
+                if event.cached:
+                    hits += 1
+                status = event.status
+                if status != "ok":
+                    if status == "error":
+                        errors += 1
+                    elif status == "blocked":
+                        blocked += 1
+        except TypeError:
+            self._add_with_nulls(events)
+            return
+        self.requests += len(events)
+        self.tokens_in += tokens_in
+        self.tokens_out += tokens_out
+        self.cached_tokens += cached_tokens
+        self.reasoning_tokens += reasoning_tokens
+        self.images += images
+        self.saved_usd += saved_usd
+        self.cost_usd += cost_usd
+        self.cache_hits += hits
+        self.errors += errors
+        self.blocked += blocked
+
+    def _add_with_nulls(self, events: list[Event]) -> None:
+        """``add_events`` for a group holding nulls: a C-speed pass per field, nulls left out."""
         self.requests += len(events)
         for name, getter in _SUMMED.items():
             try:
@@ -207,16 +246,13 @@ def _add_block(block: bytes | memoryview, scan: Scan, key: Key, since: float | N
     if not events:
         return
     keys = list(map(key, events))
-    distinct = set(keys)
     groups: Iterable[tuple[Hashable, list[Event]]]
-    if len(distinct) == 1:
+    if keys.count(keys[0]) == len(keys):  # one group (one model, one day): no sorting out
         groups = [(keys[0], events)]
-    elif len(distinct) <= 16:  # a few groups (models, aliases): one C-speed pass per group
-        groups = [(k, list(compress(events, map(k.__eq__, keys)))) for k in distinct]
     else:
-        grouped: dict[Hashable, list[Event]] = {}
+        grouped: defaultdict[Hashable, list[Event]] = defaultdict(list)
         for k, event in zip(keys, events, strict=True):
-            grouped.setdefault(k, []).append(event)
+            grouped[k].append(event)
         groups = grouped.items()
     for k, members in groups:
         totals = scan.rows.get(k)
