@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 from PIL import Image
 from pydantic import BaseModel
+from structlog.testing import capture_logs
 
 from llmcfg import LLM, load_config
 from llmcfg.money.prices import price_table
@@ -272,6 +273,57 @@ def test_anthropic_cache_writes_cost_their_own_rate(fake: FakeProvider, tmp_path
     )
     assert (result.cost_usd, result.cost_source) == (pytest.approx(expected, rel=1e-9), "table")
     assert fake.requests[-1].body["messages"][0]["content"][0]["text"] == "hi"
+
+
+_CLAUDE = (
+    'version: 1\nproviders: {{anthropic: {{api_key: "${{ANTHROPIC_API_KEY}}"}}}}\n'
+    "models: {{claude: {{model: anthropic/claude-sonnet-4-5, params: {{max_tokens: 1024}}{price}}}}}\n"
+    "router: {{num_retries: 0}}\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("price", "rates"),
+    [
+        ("", None),  # LiteLLM's table: its read and write rates
+        (  # the alias's own rates, each given
+            ", price: {input_per_mtok: 2, output_per_mtok: 10, cached_input_per_mtok: 0.2, cache_write_per_mtok: 3}",
+            (2e-6, 0.2e-6, 3e-6, 10e-6),
+        ),
+        (  # the alias's own input price; its write rate scaled as the table scales the model's (1.25x)
+            ", price: {input_per_mtok: 2, output_per_mtok: 10, cached_input_per_mtok: 0.2}",
+            (2e-6, 0.2e-6, 2e-6 * 1.25, 10e-6),
+        ),
+    ],
+    ids=["table", "own-write-price", "own-input-price"],
+)
+def test_a_call_that_reads_and_writes_the_prompt_cache_prices_each_part(
+    fake: FakeProvider, tmp_path: Path, price: str, rates: tuple[float, float, float, float] | None
+) -> None:
+    """One Anthropic call both reads (cache hit) and writes (new breakpoint) the prompt cache: fresh
+    input, read and written tokens each at their own rate. Written tokens at the plain input rate
+    undercharged them by a fifth; the event and the result carry the written count."""
+    path = tmp_path / "llm_config.yaml"
+    path.write_text(_CLAUDE.format(price=price))
+    llm = LLM(use_fake(load_config(path), fake))
+    fake.reply("ok", tokens_in=5000, cached_tokens=3000, cache_creation_tokens=1500, tokens_out=40)
+    with capture_logs() as events:
+        result = llm.chat("hi", model="claude")
+    if rates is None:
+        entry = price_table()["claude-sonnet-4-5"]
+        rates = (
+            entry["input_cost_per_token"],
+            entry["cache_read_input_token_cost"],
+            entry["cache_creation_input_token_cost"],
+            entry["output_cost_per_token"],
+        )
+        assert rates[2] == pytest.approx(1.25 * rates[0])  # what the own-input-price case relies on
+    fresh, read, write, output = rates
+    expected = 500 * fresh + 3000 * read + 1500 * write + 40 * output
+    assert result.cost_usd == pytest.approx(expected, rel=1e-9)
+    assert (result.tokens_in, result.cached_tokens, result.cache_write_tokens) == (5000, 3000, 1500)
+    [event] = [e for e in events if e["event"] == "llm.call"]
+    assert (event["cached_tokens"], event["cache_write_tokens"]) == (3000, 1500)
 
 
 def test_gemini_prompt_caching_through_cached_contents(fake: FakeProvider, tmp_path: Path) -> None:

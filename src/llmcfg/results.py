@@ -59,6 +59,7 @@ class ChatResult(CallResult):
     finish_reason: str | None = None
     tool_calls: tuple[ToolCall, ...] = ()
     cached_tokens: int = 0  # input tokens read from the provider's prompt cache (priced at its rate)
+    cache_write_tokens: int = 0  # input tokens written to the provider's prompt cache (priced at its rate)
     reasoning_tokens: int = 0  # output tokens spent reasoning, when the provider reports them
 
     def __str__(self) -> str:

@@ -91,6 +91,7 @@ class Outcomes:
             provider_usd=usage.reported_usd if info.reports_cost else None,
             table_usd=table_usd,
             cached_in=usage.cached_in,
+            cache_write_in=usage.cache_write_in,
         )
 
     def _answerer(self, call: Call, response: Any) -> tuple[AliasInfo, dict[str, Any]]:
@@ -128,6 +129,7 @@ class Outcomes:
             finish_reason=getattr(choice, "finish_reason", None),
             tool_calls=tool_calls(choice.message),
             cached_tokens=usage.cached_in,
+            cache_write_tokens=usage.cache_write_in,
             reasoning_tokens=usage.reasoning,
         )
 
@@ -145,7 +147,7 @@ class Outcomes:
             saved_usd=result.saved_usd,
             fallbacks_tried=list(result.fallbacks_tried),
         )
-        for name in ("cached_tokens", "reasoning_tokens"):
+        for name in ("cached_tokens", "cache_write_tokens", "reasoning_tokens"):
             value = getattr(result, name, 0)
             if value:
                 fields[name] = value

@@ -110,6 +110,7 @@ class StreamCall:
             tokens_out=usage.tokens_out,
             finish_reason="abandoned" if abandoned else "stop",
             cached_tokens=usage.cached_in,
+            cache_write_tokens=usage.cache_write_in,
             reasoning_tokens=usage.reasoning,
         )
         core._result_event(call, result, {"stream": "abandoned" if abandoned else "complete"})

@@ -21,6 +21,7 @@ class Usage:
     tokens_in: int = 0
     tokens_out: int = 0
     cached_in: int = 0  # input tokens served from the provider's prompt cache
+    cache_write_in: int = 0  # input tokens written to the provider's prompt cache (Anthropic)
     reasoning: int = 0  # output tokens spent on reasoning
     reported_usd: float | None = None  # usage.cost, when the response has one
 
@@ -35,6 +36,8 @@ class Usage:
             tokens_in=_int(getattr(usage, "prompt_tokens", 0)),
             tokens_out=_int(getattr(usage, "completion_tokens", 0)),
             cached_in=_int(getattr(prompt_details, "cached_tokens", 0)),
+            cache_write_in=_int(getattr(prompt_details, "cache_creation_tokens", 0))
+            or _int(getattr(usage, "cache_creation_input_tokens", 0)),
             reasoning=_int(getattr(completion_details, "reasoning_tokens", 0)),
             reported_usd=float(cost) if isinstance(cost, (int, float)) else None,
         )

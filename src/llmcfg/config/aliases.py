@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from llmcfg.config.schema import Config, ModelAlias
+from llmcfg.config.schema import Config, ModelAlias, Price
 from llmcfg.images.models import image_model
 from llmcfg.money.prices import ModelFacts, lookup
 
@@ -39,6 +39,7 @@ class AliasInfo:
     image_prices: Mapping[str, float] = field(default_factory=dict)  # "quality/size" | "size" -> USD
     max_tokens: int | None = None  # the alias's params.max_tokens (or max_completion_tokens)
     assume_output_tokens: int | None = None  # budgets.assume_output_tokens, for estimates
+    cache_write_per_token: float | None = None  # input written to the provider's prompt cache
 
     @property
     def priced(self) -> bool:
@@ -69,6 +70,7 @@ def describe(config: Config, alias: str) -> AliasInfo:
         cached = (
             price.cached_input_per_mtok / 1e6 if price.cached_input_per_mtok is not None else input_per_token
         )
+        cache_write = _own_cache_write(price, input_per_token, facts)
     elif facts is not None and facts.priced:
         source = "table"
         input_per_token, output_per_token, per_image, image_prices = (
@@ -78,8 +80,12 @@ def describe(config: Config, alias: str) -> AliasInfo:
             facts.image_prices,
         )
         cached = facts.cached_input_per_token if facts.cached_input_per_token is not None else input_per_token
+        cache_write = (
+            facts.cache_write_per_token if facts.cache_write_per_token is not None else input_per_token
+        )
     else:
         source, input_per_token, output_per_token, per_image, cached = "unknown", None, None, None, None
+        cache_write = None
         image_prices = {}
     # llmcfg's own image table knows models LiteLLM's does not (openai/dall-e-3 has no entry there).
     tabled_mode = facts.mode if facts is not None and facts.mode else None
@@ -104,7 +110,21 @@ def describe(config: Config, alias: str) -> AliasInfo:
         image_prices=image_prices,
         max_tokens=_params_max_tokens(entry.params),
         assume_output_tokens=config.budgets.assume_output_tokens,
+        cache_write_per_token=cache_write,
     )
+
+
+def _own_cache_write(price: Price, input_per_token: float | None, facts: ModelFacts | None) -> float | None:
+    """The cache-write rate of an alias with its own ``price:``: its ``cache_write_per_mtok``, else its
+    input price scaled as LiteLLM's table scales the model's (Anthropic: 1.25x), else its input price
+    (providers such as OpenAI charge nothing extra to write the cache)."""
+    if price.cache_write_per_mtok is not None:
+        return price.cache_write_per_mtok / 1e6
+    if input_per_token is None:
+        return None
+    if facts is not None and facts.cache_write_per_token is not None and facts.input_per_token:
+        return input_per_token * facts.cache_write_per_token / facts.input_per_token
+    return input_per_token
 
 
 def _params_max_tokens(params: Mapping[str, object]) -> int | None:

@@ -80,6 +80,13 @@ class Price(_Strict):
     cached_input_per_mtok: float | None = Field(
         None, ge=0, description="USD per 1M input tokens read from the provider's prompt cache."
     )
+    cache_write_per_mtok: float | None = Field(
+        None,
+        ge=0,
+        description="USD per 1M input tokens written to the provider's prompt cache (Anthropic charges "
+        "1.25x input for 5-minute caching). Default: the input price times LiteLLM's ratio for the model, "
+        "else the input price.",
+    )
 
     @field_validator("per_image")
     @classmethod

@@ -29,23 +29,30 @@ def token_cost(
     provider_usd: float | None = None,
     table_usd: float | None = None,
     cached_in: int = 0,
+    cache_write_in: int = 0,
 ) -> CallCost:
     """Cost of a token-priced call. ``table_usd`` is LiteLLM's own figure, used for table prices
-    because it knows cached-token and tiered rates."""
+    because it knows cached-token and tiered rates. ``tokens_in`` includes the ``cached_in`` tokens
+    read from the provider's prompt cache and the ``cache_write_in`` tokens written to it, each
+    priced at its own rate."""
     if provider_usd is not None:
         return CallCost(float(provider_usd), "provider")
     if info.price_source == "unknown":
         return CallCost(None, "unknown")
     if info.price_source == "table" and table_usd:
         return CallCost(float(table_usd), "table")
-    fresh_in = max(0, tokens_in - cached_in)
-    # a cached rate of 0 (a free prompt cache) is a price, not a missing one
+    fresh_in = max(0, tokens_in - cached_in - cache_write_in)
+    # a cached or cache-write rate of 0 (a free prompt cache) is a price, not a missing one
     cached_rate = (
         info.cached_input_per_token if info.cached_input_per_token is not None else info.input_per_token
+    )
+    write_rate = (
+        info.cache_write_per_token if info.cache_write_per_token is not None else info.input_per_token
     )
     usd = (
         fresh_in * (info.input_per_token or 0.0)
         + cached_in * (cached_rate or 0.0)
+        + cache_write_in * (write_rate or 0.0)
         + tokens_out * (info.output_per_token or 0.0)
     )
     return CallCost(usd, info.price_source)

@@ -30,6 +30,7 @@ class ModelFacts:
     output_per_token: float | None
     per_image: float | None
     cached_input_per_token: float | None
+    cache_write_per_token: float | None
     max_input_tokens: int | None
     max_output_tokens: int | None
     supports_vision: bool
@@ -86,6 +87,7 @@ def _facts(key: str, entry: dict[str, Any]) -> ModelFacts:
         output_per_token=number("output_cost_per_token"),
         per_image=number("output_cost_per_image") or number("input_cost_per_image"),
         cached_input_per_token=number("cache_read_input_token_cost"),
+        cache_write_per_token=number("cache_creation_input_token_cost"),
         max_input_tokens=integer("max_input_tokens"),
         max_output_tokens=integer("max_output_tokens"),
         supports_vision=bool(entry.get("supports_vision")),

@@ -110,7 +110,13 @@ def counterpart(other: Config, alias: str | None, requested: str | None) -> str 
 def _price(info: AliasInfo, kind: str, size: str | None, quality: str | None, sums: Totals) -> float | None:
     if kind == "image":
         return image_cost(info, size, quality, sums.images, None, None).usd
-    return token_cost(info, sums.tokens_in, sums.tokens_out, cached_in=sums.cached_tokens).usd
+    return token_cost(
+        info,
+        sums.tokens_in,
+        sums.tokens_out,
+        cached_in=sums.cached_tokens,
+        cache_write_in=sums.cache_write_tokens,
+    ).usd
 
 
 def what_if(log: str | Path, other: Config, *, since: float | None = None) -> WhatIf:

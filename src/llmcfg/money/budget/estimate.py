@@ -81,7 +81,11 @@ def chat_estimate(
         return Estimate(0.0, f"alias {info.alias!r} has no known price")
     tokens_in = count_tokens(text_only(messages), model=info.litellm_model) + image_tokens
     tokens_out, source = output_tokens(info, params)
-    usd = tokens_in * info.input_per_token + tokens_out * (info.output_per_token or 0.0)
+    # The worst case for input: every token written to the provider's prompt cache (Anthropic
+    # charges 1.25x input for that), so a budget never lets a cache-writing call through on the
+    # plain input rate.
+    input_rate = max(info.input_per_token, info.cache_write_per_token or 0.0)
+    usd = tokens_in * input_rate + tokens_out * (info.output_per_token or 0.0)
     return Estimate(usd, f"{info.alias}: {tokens_in:,} tokens in, {tokens_out:,} out ({source})")
 
 
