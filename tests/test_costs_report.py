@@ -297,6 +297,35 @@ def test_what_if_replays_token_counts_under_the_other_prices(
     assert "gone (1 calls): no counterpart" in printed
 
 
+def test_what_if_prices_prompt_cache_reads_and_writes_apart(tmp_path: Path, write_config: Any) -> None:
+    """A call that read 1,000 and wrote 500 of its 2,000 input tokens, replayed on Claude: each part
+    at its own rate (written tokens at the plain input rate would undercharge them by a fifth)."""
+    from llmcfg.money.prices import price_table
+    from llmcfg.money.whatif import what_if
+
+    log = tmp_path / "costs.jsonl"
+    log.write_text(
+        _line(
+            alias="mini",
+            requested="text/balanced",
+            tokens_in=2000,
+            cached_tokens=1000,
+            cache_write_tokens=500,
+            tokens_out=10,
+            cost_usd=0.02,
+        )
+    )
+    result = what_if(log, load_config(write_config(OTHER)))
+    entry = price_table()["claude-sonnet-4-5"]
+    expected = (
+        500 * entry["input_cost_per_token"]
+        + 1000 * entry["cache_read_input_token_cost"]
+        + 500 * entry["cache_creation_input_token_cost"]
+        + 10 * entry["output_cost_per_token"]
+    )
+    assert result.rows[("mini", "claude", "chat")].what_if_usd == pytest.approx(expected, rel=1e-9)
+
+
 def test_the_documented_what_if_example(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """docs/budgets.md shows `llmcfg costs --what-if claude.yaml`: the same log gives the same table."""
     root = Path(__file__).resolve().parent.parent
@@ -332,6 +361,7 @@ def _reference(events: list[dict[str, Any]]) -> dict[str, float]:
         "tokens_in",
         "tokens_out",
         "cached_tokens",
+        "cache_write_tokens",
         "reasoning_tokens",
         "images",
         "cost_usd",
@@ -363,6 +393,7 @@ def test_every_field_of_every_event_is_added_once(tmp_path: Path, null_field: st
             "tokens_in": rng.randint(0, 900),
             "tokens_out": rng.randint(0, 300),
             "cached_tokens": rng.randint(0, 50),
+            "cache_write_tokens": rng.randint(0, 40),
             "reasoning_tokens": rng.randint(0, 70),
             "images": rng.randint(0, 3),
             "cost_usd": rng.randint(1, 1000) / 1e6,

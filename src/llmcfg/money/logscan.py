@@ -46,6 +46,7 @@ class Event(msgspec.Struct, gc=False, tag_field="event", tag="llm.call"):
     tokens_in: int | None = 0
     tokens_out: int | None = 0
     cached_tokens: int | None = 0
+    cache_write_tokens: int | None = 0
     reasoning_tokens: int | None = 0
     images: int | None = 0
     size: str | None = None
@@ -62,7 +63,15 @@ _CACHED = attrgetter("cached")
 _COST = attrgetter("cost_usd")
 _SUMMED = {
     name: attrgetter(name)
-    for name in ("tokens_in", "tokens_out", "cached_tokens", "reasoning_tokens", "images", "saved_usd")
+    for name in (
+        "tokens_in",
+        "tokens_out",
+        "cached_tokens",
+        "cache_write_tokens",
+        "reasoning_tokens",
+        "images",
+        "saved_usd",
+    )
 }
 
 
@@ -75,6 +84,7 @@ class Totals:
     tokens_in: int = 0
     tokens_out: int = 0
     cached_tokens: int = 0
+    cache_write_tokens: int = 0
     reasoning_tokens: int = 0
     images: int = 0
     cost_usd: float = 0.0
@@ -89,13 +99,15 @@ class Totals:
         (faster than a C-speed pass per field, which calls a getter per field and event). A null
         where a number belongs (a hand-edited line, an unknown cost) makes the loop fail before
         anything is added; the events are then added again, field by field, nulls skipped."""
-        tokens_in = tokens_out = cached_tokens = reasoning_tokens = images = hits = errors = blocked = 0
+        tokens_in = tokens_out = cached_tokens = cache_writes = reasoning_tokens = images = 0
+        hits = errors = blocked = 0
         saved_usd = cost_usd = 0.0
         try:
             for event in events:
                 tokens_in += event.tokens_in  # type: ignore[operator]
                 tokens_out += event.tokens_out  # type: ignore[operator]
                 cached_tokens += event.cached_tokens  # type: ignore[operator]
+                cache_writes += event.cache_write_tokens  # type: ignore[operator]
                 reasoning_tokens += event.reasoning_tokens  # type: ignore[operator]
                 images += event.images  # type: ignore[operator]
                 saved_usd += event.saved_usd  # type: ignore[operator]
@@ -115,6 +127,7 @@ class Totals:
         self.tokens_in += tokens_in
         self.tokens_out += tokens_out
         self.cached_tokens += cached_tokens
+        self.cache_write_tokens += cache_writes
         self.reasoning_tokens += reasoning_tokens
         self.images += images
         self.saved_usd += saved_usd
