@@ -150,3 +150,26 @@ def test_an_llm_not_made_from_a_file_cannot_reload(fake: FakeProvider, tmp_path:
     config = parse_config(CONFIG.format(base=fake.base_url, mini="gpt-4o-mini", extra="x"))
     with pytest.raises(ConfigError, match="nothing to reload"):
         LLM(config).reload()
+
+
+def test_an_llm_made_with_use_fake_stays_on_the_fake_after_a_reload(
+    tmp_path: Path, fake: FakeProvider
+) -> None:
+    """use_fake rewrites the config in memory; a reload reads the file again. The rewrite (fake
+    address, test keys, the temporary cache/log/ledger) is done again on the reloaded config, so a
+    test's hot reload never points its calls at the real provider or the real cost log."""
+    from llmcfg.testing import use_fake
+
+    path = write(tmp_path / "llm_config.yaml", "https://api.openai.example/v1")  # the real address
+    llm = LLM(use_fake(load_config(path), fake))
+    isolated_log = llm.config.logging.cost_log
+    llm.chat("before", quality="fast")
+    write(path, "https://api.openai.example/v1", mini="gpt-4o", extra="added")
+    llm.reload()
+    sent = len(fake.requests)
+    assert llm.chat("after", quality="fast").model == "openai/gpt-4o"
+    assert len(fake.requests) == sent + 1  # the fake answered, nothing went elsewhere
+    assert llm.config.logging.cost_log == isolated_log  # the same temporary log, not ./llm_costs.jsonl
+    assert not (tmp_path / "cache").exists()  # nor the real cache
+    llm.reload()  # and again
+    assert llm.config.providers["openai"].api_base == fake.base_url_for("openai")

@@ -24,7 +24,7 @@ from typing import Any
 from llmcfg.config.load import load_config
 from llmcfg.config.schema import Config
 from llmcfg.exceptions import ConfigError, ConfigIssue, LLMCfgError, MissingDependencyError
-from llmcfg.money.events import _send as send_event
+from llmcfg.money.events import send as send_event
 from llmcfg.observe.otel import OtelHook
 from llmcfg.routing.compile import compile_router
 
@@ -88,7 +88,7 @@ class Reloadable:
                 ConfigIssue("this LLM was built from a Config object, not a file: nothing to reload")
             )
         with self._reload_lock:
-            new = load_config(source)
+            new = self.config.carried_to(load_config(source))  # use_fake, isolated: again
             compile_router(new)  # the Router arguments build (credentials are checked per call)
             fresh = self._fresh(new)
             change = diff(self.config, new, source)

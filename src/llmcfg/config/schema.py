@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
@@ -320,11 +321,24 @@ class Config(_Strict):
     cache: CacheConfig = Field(default_factory=CacheConfig)
     fetch: FetchConfig = Field(default_factory=FetchConfig)
     _source: str | None = PrivateAttr(None)
+    # What was done to this config after it was read (use_fake, isolated), to do again on a reload.
+    _on_reload: Callable[[Config], Config] | None = PrivateAttr(None)
 
     @property
     def source(self) -> str | None:
         """The file this config was read from, if any."""
         return self._source
+
+    def carried_to(self, new: Config) -> Config:
+        """``new`` (this config's file, read again) with what was done to this config since it was
+        read: a reload of an LLM made with ``use_fake`` must not quietly point at real providers."""
+        return self._on_reload(new) if self._on_reload is not None else new
+
+    def on_reload(self, step: Callable[[Config], Config]) -> Config:
+        """This config, set to pass a reloaded config through the steps done so far, then ``step``."""
+        before = self._on_reload
+        self._on_reload = step if before is None else (lambda new: step(before(new)))
+        return self
 
     def resolve_path(self, path: str) -> str:
         """``path`` made absolute against the config file's folder (or the working directory)."""

@@ -36,7 +36,7 @@ from typing import Any
 import msgspec
 import structlog
 
-__all__ = ["EVENT_FIELDS", "EVENT_MODES", "CostLog", "emit", "render"]
+__all__ = ["EVENT_FIELDS", "EVENT_MODES", "CostLog", "emit", "render", "send"]
 
 EVENT_NAME = "llm.call"
 EVENT_MODES = ("auto", "structlog", "stderr", "off")
@@ -169,7 +169,8 @@ def _to_stdlib(level: int, name: str, fields: dict[str, Any]) -> None:
         sys.stderr.write(render(name, fields) + "\n")
 
 
-def _send(mode: str, level: int, name: str, fields: dict[str, Any]) -> None:
+def send(mode: str, level: int, name: str, fields: dict[str, Any]) -> None:
+    """Any of llmcfg's events (``llm.call``, ``llm.config_reloaded``...) by the ``logging.events`` route."""
     if mode == "off":
         return
     if mode == "structlog" or (mode == "auto" and structlog.is_configured()):
@@ -180,7 +181,7 @@ def _send(mode: str, level: int, name: str, fields: dict[str, Any]) -> None:
 
 def emit(fields: dict[str, Any], log: CostLog | None, mode: str = "auto") -> None:
     """Send one ``llm.call`` event, then append it (with ``event`` and ``ts``) to the cost log."""
-    _send(mode, logging.INFO, EVENT_NAME, fields)
+    send(mode, logging.INFO, EVENT_NAME, fields)
     if log is None:
         return
     try:
@@ -188,4 +189,4 @@ def emit(fields: dict[str, Any], log: CostLog | None, mode: str = "auto") -> Non
     except (OSError, ValueError) as error:  # the call happened: the event is out, only the line is lost
         reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
         warning = {"path": log.path, "error": reason}
-        _send("stderr" if mode == "off" else mode, logging.WARNING, "llm.cost_log_failed", warning)
+        send("stderr" if mode == "off" else mode, logging.WARNING, "llm.cost_log_failed", warning)

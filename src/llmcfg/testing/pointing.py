@@ -36,7 +36,8 @@ def isolated(config: Config, folder: str | None = None) -> Config:
         }
     )
     moved._source = config.source
-    return moved
+    moved._on_reload = config._on_reload
+    return moved.on_reload(lambda new: isolated(new, state))
 
 
 def use_fake(
@@ -77,4 +78,6 @@ def use_fake(
         )
     pointed = config.model_copy(update={"providers": providers})
     pointed._source = config.source
+    pointed._on_reload = config._on_reload
+    pointed.on_reload(lambda new: use_fake(new, fake, keep_keys=keep_keys, isolate=False))
     return isolated(pointed) if isolate else pointed
