@@ -8,6 +8,7 @@ and the key never reaches any output (results, events, the cost log, error text 
 from __future__ import annotations
 
 import asyncio
+import base64
 import inspect
 import json
 import traceback
@@ -61,6 +62,26 @@ async def _astream(llm: LLM, image: bytes, how: dict[str, Any]) -> Any:
     return stream.result
 
 
+def _with_image(image: bytes) -> list[dict[str, Any]]:
+    """A chat message with the image as a data: URL part (checked by llmcfg's message intake)."""
+    url = "data:image/png;base64," + base64.b64encode(image).decode()
+    return [
+        {"role": "user", "content": [{"type": "text", "text": "hi"}, {"type": "image_url", "image_url": url}]}
+    ]
+
+
+def _stream_image(llm: LLM, image: bytes, how: dict[str, Any]) -> Any:
+    stream = llm.stream(messages=_with_image(image), **how)
+    assert "".join(stream)
+    return stream.result
+
+
+async def _astream_image(llm: LLM, image: bytes, how: dict[str, Any]) -> Any:
+    stream = llm.astream(messages=_with_image(image), **how)
+    assert "".join([delta async for delta in stream])
+    return stream.result
+
+
 Caller = Callable[[LLM, bytes, dict[str, Any]], Any]
 # name -> (call it with an image and model=/quality=, its alias, its preset, cached by this config?).
 # Async kinds return a coroutine.
@@ -87,6 +108,20 @@ KINDS: dict[str, tuple[Caller, str, str, bool]] = {
         "text",
         True,
     ),
+    "chat-image": (
+        lambda llm, image, how: llm.chat(messages=_with_image(image), **how),
+        "mini",
+        "text",
+        True,
+    ),
+    "achat-image": (
+        lambda llm, image, how: llm.achat(messages=_with_image(image), **how),
+        "mini",
+        "text",
+        True,
+    ),
+    "stream-image": (_stream_image, "mini", "text", False),
+    "astream-image": (_astream_image, "mini", "text", False),
     "imagine": (lambda llm, image, how: llm.imagine("a red square", **how), "dalle2", "image", True),
     "aimagine": (lambda llm, image, how: llm.aimagine("a red square", **how), "dalle2", "image", True),
 }
@@ -97,6 +132,22 @@ BAD_INPUT: dict[str, tuple[Caller, type[Exception]]] = {
     "avision": (lambda llm, image, how: llm.avision(b"not an image", "?", **how), llmcfg.NotAnImageError),
     "ocr": (lambda llm, image, how: llm.ocr(b"not an image", **how), llmcfg.NotAnImageError),
     "aocr": (lambda llm, image, how: llm.aocr(b"not an image", **how), llmcfg.NotAnImageError),
+    "chat-image": (
+        lambda llm, image, how: llm.chat(messages=_with_image(b"not an image"), **how),
+        llmcfg.NotAnImageError,
+    ),
+    "achat-image": (
+        lambda llm, image, how: llm.achat(messages=_with_image(b"not an image"), **how),
+        llmcfg.NotAnImageError,
+    ),
+    "stream-image": (
+        lambda llm, image, how: _stream_image(llm, b"not an image", how),
+        llmcfg.NotAnImageError,
+    ),
+    "astream-image": (
+        lambda llm, image, how: _astream_image(llm, b"not an image", how),
+        llmcfg.NotAnImageError,
+    ),
     "imagine": (lambda llm, image, how: llm.imagine("x", size="1x1", **how), llmcfg.CapabilityError),
     "aimagine": (lambda llm, image, how: llm.aimagine("x", size="1x1", **how), llmcfg.CapabilityError),
 }
