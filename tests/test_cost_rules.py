@@ -137,6 +137,10 @@ def test_the_aliases_image_price_wins_then_the_usage_litellm_priced(info: Callab
     assert image_cost(info("mapped"), "1024x1792", "hd", 3, None, 0.0) == CallCost(
         pytest.approx(0.36), "table"
     )
+    # the map prices hd at that size, not standard: the list price, not the map's dearest for the size
+    assert image_cost(info("mapped"), "1792x1024", "standard", 3, None, None) == CallCost(
+        pytest.approx(0.24), "table"
+    )
     # a table-priced model with LiteLLM's usage figure: that figure
     assert image_cost(info("dalle3"), "1024x1024", "hd", 3, None, 0.5) == CallCost(0.5, "table")
 
@@ -185,3 +189,11 @@ def test_the_standard_key_and_entries_without_a_usable_price(
     monkeypatch.setitem(table, "standard/640-x-480/gpt-image-1.5", {"input_cost_per_image": 0.007})
     cost = image_cost(info("gpt-image-15"), "640x480", "high", 3, None, None)
     assert cost == CallCost(pytest.approx(0.021), "table")
+
+
+def test_a_model_name_with_slashes_keeps_them_after_the_provider(
+    info: Callable[[str], AliasInfo], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(price_table(), "azure/hd/1024-x-1024/studio/painter", {"input_cost_per_image": 0.3})
+    painter = replace(info("azure-dalle3"), litellm_model="azure/studio/painter")
+    assert image_cost(painter, "1024x1024", "hd", 3, None, None) == CallCost(pytest.approx(0.9), "table")

@@ -260,7 +260,7 @@ def test_render_writes_non_strings_as_json_and_quotes_strings_that_need_it() -> 
         "empty": "",
         "space": "a b",
         "equals": "a=b",
-        "quote": 'say "hi"',
+        "quote": 'say"hi"',
         "cached": False,
         "tokens": 12,
         "tried": ["a", "b"],
@@ -268,7 +268,7 @@ def test_render_writes_non_strings_as_json_and_quotes_strings_that_need_it() -> 
         "path": Path("/p"),
     }
     assert render("llm.call", fields) == (
-        'llm.call plain=mini empty="" space="a b" equals="a=b" quote="say \\"hi\\"" cached=false tokens=12 '
+        'llm.call plain=mini empty="" space="a b" equals="a=b" quote="say\\"hi\\"" cached=false tokens=12 '
         'tried=["a", "b"] skipped={"x": "not set"} path="/p"'
     )
 
