@@ -53,9 +53,15 @@ GROUPS: dict[str, tuple[list[str], list[str]]] = {
         ],
     ),
     "decode": (["images/decode.py"], ["tests/test_decode.py"]),
+    # the ledgers (SQLite, Redis) and the guard: their own fast tests first, then the call path
     "budget": (
-        ["money/budget/stores.py", "money/budget/guard.py"],
-        ["tests/test_budget_stores.py", "tests/test_budgets.py"],
+        ["money/budget/stores.py", "money/budget/guard.py", "money/budget/redis_store.py"],
+        [
+            "tests/test_budget_guard.py",
+            "tests/test_budget_ledger.py",
+            "tests/test_budget_stores.py",
+            "tests/test_budgets.py",
+        ],
     ),
     # the price rules one by one (fast, no HTTP), then the calls that apply them end to end
     "cost": (

@@ -1,0 +1,150 @@
+"""The budget ledgers' edges, on the real stores (SQLite in a temporary folder, a real redis-server):
+what a broken ledger's error says, when a reservation stops counting, closing and using a store again,
+the Redis key names, and a cancelled async reservation on Redis being released."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from llmcfg.exceptions import BudgetStoreError
+from llmcfg.money.budget.redis_store import RedisStore
+from llmcfg.money.budget.stores import BudgetStore, LocalStore
+from tests.redis_server import redis_server
+
+NOW = 1_800_000_000.0
+WINDOWS = ["total:day:d", "alias=a:day:d"]
+LIMITS = {"total:day:d": 1.0}
+
+
+@pytest.fixture(scope="module")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    with redis_server(tmp_path_factory.mktemp("redis")) as url:
+        yield url
+
+
+@pytest.fixture
+def redis_db(redis_url: str) -> Iterator[object]:
+    import redis
+
+    client = redis.Redis.from_url(redis_url)
+    client.flushdb()
+    yield client
+    client.close()
+
+
+def _closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def test_an_unreachable_redis_is_named_with_the_reason_and_what_to_do() -> None:
+    port = _closed_port()
+    with pytest.raises(BudgetStoreError) as caught:
+        RedisStore(f"redis://127.0.0.1:{port}/0").release("r1")
+    assert str(caught.value) == (
+        f"budget store redis://127.0.0.1:{port}/0: Redis did not answer (ConnectionError: Error 111 "
+        f"connecting to 127.0.0.1:{port}. Connection refused.); check that Redis runs there and "
+        "budgets.redis_url is right, or set budgets.store: local"
+    )
+
+
+def test_the_redis_password_is_hidden_wherever_it_shows_in_the_error() -> None:
+    port = _closed_port()  # the password is the port's digits: redis-py's message contains it
+    with pytest.raises(BudgetStoreError) as caught:
+        RedisStore(f"redis://:{port}@127.0.0.1:{port}/0").release("r1")
+    assert "(ConnectionError: Error 111 connecting to 127.0.0.1:***. Connection refused.)" in str(
+        caught.value
+    )
+    assert caught.value.store == f"redis://:***@127.0.0.1:{port}/0"
+
+
+def test_a_locked_ledger_says_so_and_how_long_it_waited(tmp_path: Path) -> None:
+    store = LocalStore(str(tmp_path / "budget"), busy_timeout_s=0.2)
+    store.totals(WINDOWS, NOW)  # the ledger exists
+    holder = sqlite3.connect(store.path, isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        with pytest.raises(BudgetStoreError, match=r"stayed locked by another process for 0\.2 s; find the"):
+            store.reserve("r1", WINDOWS, LIMITS, 0.1, NOW, 60)
+    finally:
+        holder.close()
+
+
+def test_a_ledger_that_cannot_be_opened_is_not_called_locked(tmp_path: Path) -> None:
+    """An OSError naming a folder called 'locked' is still "cannot use", not "stayed locked"."""
+    (tmp_path / "locked").write_text("a file where the ledger's folder should be")
+    with pytest.raises(BudgetStoreError) as caught:
+        LocalStore(str(tmp_path / "locked")).reserve("r1", WINDOWS, LIMITS, 0.1, NOW, 60)
+    assert "cannot use the ledger (FileExistsError:" in str(caught.value)
+    assert "stayed locked" not in str(caught.value)
+
+
+@pytest.fixture(params=["local", "redis"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[BudgetStore]:
+    if request.param == "local":
+        opened: BudgetStore = LocalStore(str(tmp_path / "budget"))
+    else:
+        request.getfixturevalue("redis_db")
+        opened = RedisStore(request.getfixturevalue("redis_url"), prefix="ledger-test")
+    yield opened
+    opened.close()
+
+
+def test_a_reservation_stops_counting_exactly_at_its_expiry(store: BudgetStore) -> None:
+    assert store.reserve("r1", WINDOWS, LIMITS, 0.8, NOW, 30) is None
+    assert store.totals(WINDOWS, NOW + 29.5)["total:day:d"].reserved == pytest.approx(0.8)
+    assert store.totals(WINDOWS, NOW + 30)["total:day:d"].reserved == 0.0
+    assert store.reserve("r2", WINDOWS, LIMITS, 0.8, NOW + 29.5, 30) is not None  # still held
+    assert store.reserve("r2", WINDOWS, LIMITS, 0.8, NOW + 30, 30) is None  # expired: its room is free
+
+
+def test_a_closed_store_opens_again_when_used(store: BudgetStore) -> None:
+    store.settle("r1", WINDOWS, 0.25)
+    store.close()
+    assert store.totals(WINDOWS, NOW)["total:day:d"].spent == pytest.approx(0.25)
+    store.close()
+
+    async def later(reservation_id: str) -> None:
+        assert await store.areserve(reservation_id, WINDOWS, LIMITS, 0.25, NOW, 60) is None  # type: ignore[attr-defined]
+
+    asyncio.run(later("r2"))
+    store.close()
+    asyncio.run(later("r3"))  # another event loop after close: a new async client
+    assert store.totals(WINDOWS, NOW)["total:day:d"] == (pytest.approx(0.25), pytest.approx(0.5), 0)
+
+
+def test_redis_keeps_the_ledger_under_llmcfg_budget_by_default(redis_url: str, redis_db: object) -> None:
+    store = RedisStore(redis_url)
+    store.reserve("r1", WINDOWS, LIMITS, 0.5, NOW, 60)
+    store.settle("r2", WINDOWS, 0.1)
+    store.settle("r3", WINDOWS, None)
+    keys = sorted(key.decode() for key in redis_db.keys("*"))  # type: ignore[attr-defined]
+    assert keys == ["llmcfg:budget:reservations", "llmcfg:budget:spent", "llmcfg:budget:unpriced"]
+    store.close()
+
+
+def test_a_cancelled_async_reservation_on_redis_is_released(redis_url: str, redis_db: object) -> None:
+    """The reservation's script is sent, then the caller is cancelled before the answer: the script
+    runs anyway (Redis holds it while writes are paused), and llmcfg releases what it reserved."""
+    store = RedisStore(redis_url, prefix="cancel-test")
+
+    async def cancelled() -> None:
+        await store.arelease("warm-up")  # the async client is connected and the scripts loaded
+        redis_db.execute_command("CLIENT", "PAUSE", "300", "WRITE")  # type: ignore[attr-defined]
+        task = asyncio.ensure_future(store.areserve("r1", WINDOWS, LIMITS, 0.5, NOW, 60))  # type: ignore[attr-defined]
+        await asyncio.sleep(0.1)  # sent, waiting for Redis
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        await asyncio.sleep(0.6)  # the pause is over: the reservation ran, then its release
+
+    asyncio.run(cancelled())
+    assert store.totals(WINDOWS, NOW)["total:day:d"].reserved == 0.0
+    store.close()
