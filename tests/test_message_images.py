@@ -10,7 +10,7 @@ import base64
 import io
 import json
 import textwrap
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -426,3 +426,33 @@ def test_count_tokens_never_downloads_an_image(app: LLM) -> None:
     nowhere here: the lookup alone would be recorded by the network guard and fail the test."""
     part = {"type": "image_url", "image_url": {"url": "http://images.test/x.png", "detail": "high"}}
     assert app.count_tokens(asking(part), model="openai") > 0
+
+
+@pytest.mark.parametrize("kind", ["achat", "avision"])
+async def test_a_call_cancelled_while_its_image_is_fetched_is_recorded_once(
+    app: LLM, fake: FakeProvider, kind: str
+) -> None:
+    """The protocol's one event, whatever happens: also when the task is cancelled in ``prepare``
+    (the image half downloaded); nothing is sent."""
+    import asyncio
+    import time
+
+    def slow() -> Iterator[bytes]:
+        yield png()[:20]
+        time.sleep(2)
+        yield png()[20:]
+
+    url = fake.serve("/slow.png", slow, content_type="image/png")
+    with structlog.testing.capture_logs() as logs:
+        if kind == "achat":
+            task = asyncio.create_task(app.achat(messages=asking(url), model="openai"))
+        else:
+            task = asyncio.create_task(app.avision(url, "what?", model="openai"))
+        while not fake.gets:
+            await asyncio.sleep(0.01)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    calls = [e for e in logs if e["event"] == "llm.call"]
+    assert [(e["status"], e["error"]) for e in calls] == [("error", "CancelledError")]
+    assert fake.requests == []

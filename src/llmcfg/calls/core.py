@@ -332,11 +332,16 @@ class CallCore(Outcomes):
 
     @contextmanager
     def _failing(self, call: Call) -> Iterator[None]:
-        """Errors before the request is sent (bad image, wrong capability) still get their event."""
+        """Errors before the request is sent (bad image, wrong capability) still get their event, and
+        so does a call cancelled (or interrupted) there, while its image is fetched or prepared."""
         try:
             yield
         except LLMCfgError as error:
             self._error_event(call, call.kind, call.requested, error, [])
+            raise
+        except BaseException as error:
+            if not isinstance(error, (Exception, GeneratorExit)):
+                self._interrupted(call, error)
             raise
 
     @staticmethod
