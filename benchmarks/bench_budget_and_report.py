@@ -84,13 +84,11 @@ def _medians(plain: Callable[[], Any], guarded: Callable[[], Any], calls: int) -
         guarded()
     without: Samples = {"wall": [], "cpu": []}
     with_budget: Samples = {"wall": [], "cpu": []}
-    for _ in range(calls):
-        start = _clocks()
-        plain()
-        _record(without, start)
-        start = _clocks()
-        guarded()
-        _record(with_budget, start)
+    for index in range(calls):  # the order alternates: neither side is always the second call
+        for side in (plain, guarded) if index % 2 else (guarded, plain):
+            start = _clocks()
+            side()
+            _record(without if side is plain else with_budget, start)
     return without, with_budget
 
 
@@ -136,16 +134,12 @@ def bench_budget(calls: int) -> None:
             async def both(g: Any = guarded) -> tuple[Samples, Samples]:
                 loop_plain: Samples = {"wall": [], "cpu": []}
                 loop_guarded: Samples = {"wall": [], "cpu": []}
-                for index in range(calls + 20):
-                    start = _clocks()
-                    await plain.achat(messages=messages, model="mini", max_tokens=50)
-                    middle = _clocks()
-                    await g.achat(messages=messages, model="mini", max_tokens=50)
-                    end = _clocks()
-                    if index >= 20:
-                        for clock, at in (("wall", 0), ("cpu", 1)):
-                            loop_plain[clock].append(middle[at] - start[at])
-                            loop_guarded[clock].append(end[at] - middle[at])
+                for index in range(calls + 20):  # the order alternates, as for chat
+                    for llm, samples in ((plain, loop_plain), (g, loop_guarded))[:: 1 if index % 2 else -1]:
+                        start = _clocks()
+                        await llm.achat(messages=messages, model="mini", max_tokens=50)
+                        if index >= 20:
+                            _record(samples, start)
                 return loop_plain, loop_guarded
 
             _show(name, "achat", *asyncio.run(both()))

@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from functools import partial
+from functools import lru_cache, partial
 from typing import Any, NamedTuple, Protocol, TypeVar
 
 from llmcfg.exceptions import BudgetStoreError
@@ -28,6 +28,7 @@ __all__ = ["BudgetStore", "LocalStore", "Refusal", "WindowTotals"]
 
 _EPSILON = 1e-12  # float sums: a call that exactly fills the limit fits
 _BUSY_TIMEOUT_S = 60.0  # how long a writer waits for another process's transaction
+_PURGE_EVERY_S = 60.0  # expired reservations are ignored at once, deleted this often
 T = TypeVar("T")
 
 
@@ -89,12 +90,14 @@ def _reserve_in(
     amount: float,
     now: float,
     ttl_s: float,
+    purge: bool,
 ) -> Refusal | None:
-    db.execute("DELETE FROM held WHERE expires <= ?", (now,))
-    for window, limit in limits.items():
-        used = db.execute(_USED, (window, window)).fetchone()[0]
-        if used + amount > limit + _EPSILON:
-            return Refusal(window, limit, float(used))
+    if purge:  # expired reservations (a crashed process's) no longer count; this keeps the table small
+        db.execute("DELETE FROM held WHERE expires <= ?", (now,))
+    if limits:
+        for window, used in db.execute(_used(len(limits)), (*limits, now)):
+            if used + amount > limits[window] + _EPSILON:
+                return Refusal(window, limits[window], float(used))
     db.executemany(
         "INSERT OR REPLACE INTO held VALUES (?, ?, ?, ?)",
         [(reservation_id, window, amount, now + ttl_s) for window in windows],
@@ -139,8 +142,10 @@ class LocalStore:
         self.path = os.path.join(directory, "budget.sqlite3")
         self.busy_timeout_s = busy_timeout_s
         self._lock = threading.Lock()
-        self._connection: sqlite3.Connection | None = None
+        self._connection: sqlite3.Connection | None = None  # waits up to busy_timeout_s for the lock
+        self._quick: sqlite3.Connection | None = None  # never waits: for the event loop
         self._pid = 0
+        self._purged_at = float("-inf")
 
     def _trouble(self, error: Exception) -> BudgetStoreError:
         """The error of a ledger that cannot be used, naming the file and what to do."""
@@ -169,8 +174,16 @@ class LocalStore:
     def _db(self) -> sqlite3.Connection:
         if self._connection is None or self._pid != os.getpid():  # never share a connection with a fork
             os.makedirs(self.directory, exist_ok=True)
-            self._connection, self._pid = self._open(), os.getpid()
+            self._connection, self._quick = self._open(), self._open()
+            self._quick.execute("PRAGMA busy_timeout = 0")
+            self._pid = os.getpid()
         return self._connection
+
+    def _purge_due(self, now: float) -> bool:
+        if abs(now - self._purged_at) < _PURGE_EVERY_S:
+            return False
+        self._purged_at = now
+        return True
 
     def _open(self) -> sqlite3.Connection:
         """Connect and set up. Switching a new database to WAL is not covered by SQLite's busy
@@ -216,29 +229,25 @@ class LocalStore:
         if not self._lock.acquire(blocking=False):
             return False, None
         try:
-            db = self._connection
+            db = self._quick
             if db is None or self._pid != os.getpid():
                 return False, None
-            db.execute("PRAGMA busy_timeout = 0")
             try:
-                try:
-                    db.execute("BEGIN IMMEDIATE")
-                except sqlite3.OperationalError as error:
-                    if _busy(error):
-                        return False, None
-                    raise
-                try:
-                    result = body(db, *args)
-                    db.execute("COMMIT")
-                except BaseException as error:
-                    if db.in_transaction:
-                        db.execute("ROLLBACK")
-                    if isinstance(error, sqlite3.OperationalError) and _busy(error):
-                        return False, None
-                    raise
-                return True, result
-            finally:
-                db.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout_s * 1000)}")
+                db.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as error:
+                if _busy(error):
+                    return False, None
+                raise
+            try:
+                result = body(db, *args)
+                db.execute("COMMIT")
+            except BaseException as error:
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
+                if isinstance(error, sqlite3.OperationalError) and _busy(error):
+                    return False, None
+                raise
+            return True, result
         finally:
             self._lock.release()
 
@@ -270,8 +279,9 @@ class LocalStore:
         now: float,
         ttl_s: float,
     ) -> Refusal | None:
+        purge = self._purge_due(now)
         return self._guarded(
-            partial(self._write, _reserve_in, reservation_id, windows, limits, amount, now, ttl_s)
+            partial(self._write, _reserve_in, reservation_id, windows, limits, amount, now, ttl_s, purge)
         )
 
     def settle(self, reservation_id: str, windows: list[str], actual: float | None) -> None:
@@ -289,8 +299,9 @@ class LocalStore:
         now: float,
         ttl_s: float,
     ) -> Refusal | None:
+        purge = self._purge_due(now)
         return await self._awrite(
-            _reserve_in, reservation_id, windows, limits, amount, now, ttl_s, undo=reservation_id
+            _reserve_in, reservation_id, windows, limits, amount, now, ttl_s, purge, undo=reservation_id
         )
 
     async def asettle(self, reservation_id: str, windows: list[str], actual: float | None) -> None:
@@ -320,9 +331,10 @@ class LocalStore:
 
     def close(self) -> None:
         with self._lock:
-            if self._connection is not None:
-                self._connection.close()
-                self._connection = None
+            for connection in (self._connection, self._quick):
+                if connection is not None:
+                    connection.close()
+            self._connection = self._quick = None
 
 
 _SCHEMA = """
@@ -331,7 +343,14 @@ CREATE TABLE IF NOT EXISTS unpriced (window TEXT PRIMARY KEY, calls INTEGER NOT 
 CREATE TABLE IF NOT EXISTS held (id TEXT, window TEXT, amount REAL, expires REAL, PRIMARY KEY (id, window));
 CREATE INDEX IF NOT EXISTS held_by_window ON held (window);
 """
-_USED = """
-SELECT COALESCE((SELECT usd FROM spent WHERE window = ?), 0)
-     + COALESCE((SELECT SUM(amount) FROM held WHERE window = ?), 0)
-"""
+
+
+@lru_cache(maxsize=64)
+def _used(count: int) -> str:
+    """What is spent or reserved (unexpired) in each of ``count`` windows, one query for all."""
+    keys = ", ".join(["(?)"] * count)
+    return (
+        f"WITH w(k) AS (VALUES {keys}) SELECT k, "
+        "COALESCE((SELECT usd FROM spent WHERE window = k), 0) "
+        "+ COALESCE((SELECT SUM(amount) FROM held WHERE window = k AND expires > ?), 0) FROM w"
+    )
