@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import threading
 from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
 from pathlib import Path
@@ -16,7 +17,7 @@ import pytest
 from llmcfg import BudgetExceededError, load_config
 from llmcfg.money.budget.guard import BudgetGuard
 from llmcfg.money.budget.redis_store import RedisStore
-from llmcfg.money.budget.stores import BudgetStore, LocalStore
+from llmcfg.money.budget.stores import BudgetStore, LocalStore, Refusal, WindowTotals
 from tests.redis_server import redis_server
 
 CONFIG = """
@@ -31,6 +32,7 @@ budgets:
   per_alias: {mini: {daily_usd: 1.0}}
   per_kind: {embed: {monthly_usd: 3.0}}
 """
+EVERY_KIND = ("chat", "vision", "ocr", "image", "embed")
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=timezone.utc)
 DAY, MONTH = "2026-11-25", "2026-11"
 
@@ -141,3 +143,130 @@ def test_close_lets_go_of_the_ledger_file(write_config: Callable[[str], Path], t
     assert BudgetGuard(load_config(write_config(CONFIG)), clock=lambda: NOW).spend()[
         f"total:day:{DAY}"
     ].spent_usd == pytest.approx(0.1)
+
+
+class Moment:
+    """A clock the test moves."""
+
+    def __init__(self, when: datetime) -> None:
+        self.when = when
+
+    def __call__(self) -> datetime:
+        return self.when
+
+
+def test_the_windows_change_exactly_at_midnight_and_follow_a_clock_set_back(
+    write_config: Callable[[str], Path], tmp_path: Path
+) -> None:
+    clock = Moment(datetime(2026, 11, 25, 23, 59, 59, tzinfo=timezone.utc))
+    guard = BudgetGuard(load_config(write_config(CONFIG)), clock=clock, store=LocalStore(str(tmp_path / "l")))
+    assert f"alias=mini:day:{DAY}" in guard.reserve("mini", "chat", 0.1).windows
+    clock.when = datetime(2026, 11, 26, 0, 0, 0, tzinfo=timezone.utc)
+    assert "alias=mini:day:2026-11-26" in guard.reserve("mini", "chat", 0.1).windows
+    clock.when = datetime(2026, 11, 25, 23, 59, 0, tzinfo=timezone.utc)  # the system clock corrected back
+    assert f"alias=mini:day:{DAY}" in guard.reserve("mini", "chat", 0.1).windows
+    clock.when = datetime(2026, 12, 1, 0, 0, 0, tzinfo=timezone.utc)
+    assert "total:month:2026-12" in guard.reserve("mini", "chat", 0.1).windows
+
+
+def test_spend_lists_every_kind_and_windows_with_only_reservations_or_unpriced_calls(
+    write_config: Callable[[str], Path], tmp_path: Path
+) -> None:
+    limits = "\n".join(f"    {kind}: {{daily_usd: 9.0}}" for kind in EVERY_KIND)
+    text = CONFIG.replace("  per_kind: {embed: {monthly_usd: 3.0}}", f"  per_kind:\n{limits}")
+    text = text.replace(
+        "  gpt4o: {model: openai/gpt-4o}\n",
+        "  gpt4o: {model: openai/gpt-4o}\n  other: {model: openai/gpt-4o}\n",
+    )
+    guard = BudgetGuard(
+        load_config(write_config(text)), clock=lambda: NOW, store=LocalStore(str(tmp_path / "l"))
+    )
+    guard.reserve("gpt4o", "chat", 0.2)  # held, nothing spent
+    guard.settle(guard.reserve("other", "vision", 0.1), None)  # an unpriced call, nothing spent
+    spend = guard.spend()
+    assert {key for key in spend if key.startswith("kind=") and ":day:" in key} == {
+        f"kind={kind}:day:{DAY}" for kind in EVERY_KIND
+    }
+    assert spend[f"alias=other:month:{MONTH}"].unpriced_calls == 1
+    row = spend[f"alias=gpt4o:day:{DAY}"]
+    assert (row.key, row.scope, row.period, row.spent_usd, row.limit_usd, row.unpriced_calls) == (
+        f"alias=gpt4o:day:{DAY}",
+        "alias=gpt4o",
+        "day",
+        0.0,
+        None,
+        0,
+    )
+    assert row.reserved_usd == pytest.approx(0.2)
+    assert row.resets_at == datetime(2026, 11, 26, tzinfo=timezone.utc)
+    assert spend[f"total:month:{MONTH}"].resets_at == datetime(2026, 12, 1, tzinfo=timezone.utc)
+    assert f"alias=mini:month:{MONTH}" not in spend
+
+
+class MemoryStore:
+    """An application's own ledger with only the sync methods (the protocol's minimum)."""
+
+    def __init__(self) -> None:
+        self.held: dict[str, float] = {}
+        self.threads: list[str] = []
+
+    def reserve(
+        self,
+        reservation_id: str,
+        windows: list[str],
+        limits: dict[str, float],
+        amount: float,
+        now: float,
+        ttl_s: float,
+    ) -> Refusal | None:
+        self.threads.append(threading.current_thread().name)
+        if sum(self.held.values()) + amount > min(limits.values(), default=float("inf")):
+            return Refusal(next(iter(limits)), min(limits.values()), sum(self.held.values()))
+        self.held[reservation_id] = amount
+        return None
+
+    def settle(self, reservation_id: str, windows: list[str], actual: float | None) -> None:
+        self.threads.append(threading.current_thread().name)
+        self.held.pop(reservation_id, None)
+
+    def release(self, reservation_id: str) -> None:
+        self.threads.append(threading.current_thread().name)
+        self.held.pop(reservation_id, None)
+
+    def totals(self, windows: list[str], now: float) -> dict[str, WindowTotals]:
+        return {window: WindowTotals(0.0, sum(self.held.values())) for window in windows}
+
+    def close(self) -> None:
+        pass
+
+
+def test_a_store_without_async_forms_serves_async_calls_from_a_worker_thread(
+    write_config: Callable[[str], Path],
+) -> None:
+    store = MemoryStore()
+    guard = BudgetGuard(load_config(write_config(CONFIG)), clock=lambda: NOW, store=store)
+
+    async def calls() -> None:
+        first = await guard.areserve("mini", "chat", 0.5)
+        second = await guard.areserve("mini", "chat", 0.5)
+        with pytest.raises(BudgetExceededError, match=r"per_alias\.mini\.daily_usd"):
+            await guard.areserve("mini", "chat", 0.1)
+        await guard.asettle(first, 0.4)
+        await guard.arelease(second)
+
+    asyncio.run(calls())
+    assert store.held == {}
+    assert len(store.threads) == 5
+    assert threading.main_thread().name not in store.threads  # never on the event loop's thread
+
+
+def test_the_redis_store_is_opened_from_the_config(
+    write_config: Callable[[str], Path], monkeypatch: pytest.MonkeyPatch, redis_url: str
+) -> None:
+    monkeypatch.setenv("LEDGER_URL", redis_url)
+    text = CONFIG.replace("budgets:\n", 'budgets:\n  store: redis\n  redis_url: "${LEDGER_URL}"\n')
+    guard = BudgetGuard(load_config(write_config(text)), clock=lambda: NOW)
+    assert isinstance(guard.store, RedisStore)
+    assert guard.store is guard.store  # opened once
+    assert guard.store.url == redis_url
+    guard.close()

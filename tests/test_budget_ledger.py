@@ -14,7 +14,7 @@ import pytest
 
 from llmcfg.exceptions import BudgetStoreError
 from llmcfg.money.budget.redis_store import RedisStore
-from llmcfg.money.budget.stores import BudgetStore, LocalStore
+from llmcfg.money.budget.stores import BudgetStore, LocalStore, Refusal
 from tests.redis_server import redis_server
 
 NOW = 1_800_000_000.0
@@ -71,8 +71,13 @@ def test_a_locked_ledger_says_so_and_how_long_it_waited(tmp_path: Path) -> None:
     holder = sqlite3.connect(store.path, isolation_level=None)
     holder.execute("BEGIN EXCLUSIVE")
     try:
-        with pytest.raises(BudgetStoreError, match=r"stayed locked by another process for 0\.2 s; find the"):
+        with pytest.raises(BudgetStoreError) as caught:
             store.reserve("r1", WINDOWS, LIMITS, 0.1, NOW, 60)
+        assert str(caught.value) == (
+            f"budget store {store.path}: the ledger stayed locked by another process for 0.2 s; find the "
+            "process holding it (a stuck or suspended program using the same cache.dir), or give this "
+            "program its own cache.dir"
+        )
     finally:
         holder.close()
 
@@ -82,8 +87,12 @@ def test_a_ledger_that_cannot_be_opened_is_not_called_locked(tmp_path: Path) -> 
     (tmp_path / "locked").write_text("a file where the ledger's folder should be")
     with pytest.raises(BudgetStoreError) as caught:
         LocalStore(str(tmp_path / "locked")).reserve("r1", WINDOWS, LIMITS, 0.1, NOW, 60)
-    assert "cannot use the ledger (FileExistsError:" in str(caught.value)
-    assert "stayed locked" not in str(caught.value)
+    message = str(caught.value)
+    assert "cannot use the ledger (FileExistsError: [Errno 17] File exists:" in message
+    assert message.endswith(
+        "; check that cache.dir is a writable folder on a local disk, or set budgets.store: redis"
+    )
+    assert "stayed locked" not in message
 
 
 @pytest.fixture(params=["local", "redis"])
@@ -148,3 +157,114 @@ def test_a_cancelled_async_reservation_on_redis_is_released(redis_url: str, redi
     asyncio.run(cancelled())
     assert store.totals(WINDOWS, NOW)["total:day:d"].reserved == 0.0
     store.close()
+
+
+def test_an_unreachable_redis_says_the_same_to_async_calls() -> None:
+    port = _closed_port()
+    store = RedisStore(f"redis://127.0.0.1:{port}/0")
+    with pytest.raises(BudgetStoreError) as caught:
+        asyncio.run(store.arelease("r1"))
+    assert str(caught.value).startswith(
+        f"budget store redis://127.0.0.1:{port}/0: Redis did not answer (ConnectionError: Error "
+    )
+    assert f"connecting to 127.0.0.1:{port}" in str(caught.value)
+    assert str(caught.value).endswith(
+        "; check that Redis runs there and budgets.redis_url is right, or set budgets.store: local"
+    )
+
+
+def test_async_calls_share_one_connection_per_event_loop(redis_url: str, redis_db: object) -> None:
+    store = RedisStore(redis_url, prefix="loop-test")
+
+    def connections() -> int:
+        return int(redis_db.info("stats")["total_connections_received"])  # type: ignore[attr-defined]
+
+    async def calls(first: int) -> None:
+        for index in range(first, first + 4):
+            assert await store.areserve(f"r{index}", WINDOWS, LIMITS, 0.1, NOW, 60) is None
+            await store.asettle(f"r{index}", WINDOWS, 0.1)
+
+    before = connections()
+    asyncio.run(calls(0))
+    assert connections() - before == 1
+    asyncio.run(calls(4))  # a new loop: a new client (the first loop's connection died with it)
+    assert connections() - before == 2
+    assert store.totals(WINDOWS, NOW)["total:day:d"] == (pytest.approx(0.8), 0.0, 0)
+    store.close()
+
+
+def test_a_refusal_reads_the_same_from_a_client_that_decodes_answers(
+    redis_url: str, redis_db: object
+) -> None:
+    """``?decode_responses=True`` in the URL: redis-py hands back str instead of bytes."""
+    store = RedisStore(redis_url + "?decode_responses=True", prefix="decoded-test")
+    assert store.reserve("r1", WINDOWS, LIMITS, 0.6, NOW, 60) is None
+    refusal = store.reserve("r2", WINDOWS, LIMITS, 0.6, NOW, 60)
+    assert refusal is not None
+    assert (refusal.window, refusal.limit, refusal.used) == ("total:day:d", 1.0, pytest.approx(0.6))
+    assert store.totals(WINDOWS, NOW)["alias=a:day:d"] == (0.0, pytest.approx(0.6), 0)
+    store.close()
+
+
+def test_async_operations_on_a_locked_ledger_are_budget_store_errors(tmp_path: Path) -> None:
+    store = LocalStore(str(tmp_path / "budget"), busy_timeout_s=0.2)
+    store.totals(WINDOWS, NOW)  # the ledger exists
+    holder = sqlite3.connect(store.path, isolation_level=None, check_same_thread=False)
+    holder.execute("BEGIN EXCLUSIVE")
+
+    async def each() -> list[str]:
+        messages = []
+        for operation in (
+            store.areserve("r1", WINDOWS, LIMITS, 0.1, NOW, 60),
+            store.asettle("r1", WINDOWS, 0.1),
+            store.arelease("r1"),
+        ):
+            with pytest.raises(BudgetStoreError) as caught:
+                await operation
+            assert caught.value.__context__ is None  # the raw sqlite3 error is not chained
+            messages.append(str(caught.value))
+        return messages
+
+    try:
+        for message in asyncio.run(each()):
+            assert message.startswith(
+                f"budget store {store.path}: the ledger stayed locked by another process"
+            )
+    finally:
+        holder.close()
+
+
+def test_an_async_reservation_while_another_thread_writes_is_made_not_skipped(tmp_path: Path) -> None:
+    """A thread of this process is inside a reservation (waiting for another process's lock) when
+    an async call reserves: the async one waits its turn off the loop and is recorded too."""
+    import threading
+    import time
+
+    store = LocalStore(str(tmp_path / "budget"))
+    store.totals(WINDOWS, NOW)
+    holder = sqlite3.connect(store.path, isolation_level=None, check_same_thread=False)
+    holder.execute("BEGIN IMMEDIATE")  # another process's transaction
+    writer = threading.Thread(target=store.reserve, args=("thread", WINDOWS, LIMITS, 0.25, NOW, 60))
+    writer.start()
+    time.sleep(0.2)  # the thread now holds the store and waits for the file lock
+    threading.Timer(0.4, holder.rollback).start()
+    ticks: list[float] = []
+
+    async def reserve_while_ticking() -> Refusal | None:
+        async def ticker() -> None:
+            while True:
+                ticks.append(time.perf_counter())
+                await asyncio.sleep(0.01)
+
+        ticking = asyncio.ensure_future(ticker())
+        answer = await store.areserve("async", WINDOWS, LIMITS, 0.5, NOW, 60)
+        ticking.cancel()
+        return answer
+
+    start = time.perf_counter()
+    assert asyncio.run(reserve_while_ticking()) is None
+    waited = time.perf_counter() - start
+    writer.join()
+    holder.close()
+    assert store.totals(WINDOWS, NOW)["total:day:d"].reserved == pytest.approx(0.75)  # both made
+    assert len(ticks) >= 0.5 * waited / 0.01, f"the loop stalled: {len(ticks)} ticks in {waited:.2f} s"
