@@ -268,3 +268,15 @@ def test_an_async_reservation_while_another_thread_writes_is_made_not_skipped(tm
     holder.close()
     assert store.totals(WINDOWS, NOW)["total:day:d"].reserved == pytest.approx(0.75)  # both made
     assert len(ticks) >= 0.5 * waited / 0.01, f"the loop stalled: {len(ticks)} ticks in {waited:.2f} s"
+
+
+def test_an_sqlite_error_that_is_not_a_lock_is_not_called_locked(tmp_path: Path) -> None:
+    (tmp_path / "budget" / "budget.sqlite3").mkdir(parents=True)  # a folder where the file should be
+    with pytest.raises(BudgetStoreError) as caught:
+        LocalStore(str(tmp_path / "budget")).reserve("r1", WINDOWS, LIMITS, 0.1, NOW, 60)
+    assert "cannot use the ledger (OperationalError: unable to open database file)" in str(caught.value)
+
+
+def test_totals_of_no_windows_is_empty(store: BudgetStore) -> None:
+    store.reserve("r1", WINDOWS, LIMITS, 0.5, NOW, 60)
+    assert store.totals([], NOW) == {}
