@@ -5,14 +5,16 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import time
 from pathlib import Path
 from typing import Any
 
 import diskcache
+import pytest
 
 from llmcfg import LLM, load_config
 from llmcfg.cache.encoding import decode_response, encode_response
-from llmcfg.cache.store import Caches
+from llmcfg.cache.store import Caches, SafeDisk
 from llmcfg.testing import FakeProvider, use_fake
 from tests.conftest import BASIC
 
@@ -150,3 +152,89 @@ def test_stats_count_hits_and_misses_across_instances_and_clear(tmp_path: Path) 
     assert second.prune() == 0
     assert {s.name: s.entries for s in second.stats()} == {"images": 0, "responses": 0}
     second.close()
+
+
+def test_a_planted_pickled_key_is_refused_and_never_unpickled(tmp_path: Path) -> None:
+    """Keys are only ever str/bytes: a row whose key is a pickle is refused when diskcache reads it."""
+    caches = _caches(tmp_path)
+    caches.put_response("k", {"text": "x"})
+    caches.close()
+    with diskcache.Cache(str(tmp_path / "responses"), disk=SafeDisk) as store:
+        assert list(store.iterkeys()) == ["k"]  # a key llmcfg wrote reads back as it is
+    marker = tmp_path / "pwned"
+    with diskcache.Cache(str(tmp_path / "responses")) as store:  # the default Disk pickles a tuple key
+        store.set((_Planted(marker),), "x")
+    with (
+        diskcache.Cache(str(tmp_path / "responses"), disk=SafeDisk) as store,
+        pytest.raises(OSError, match=r"^a pickled cache key was not written by llmcfg; not unpickled$"),
+    ):
+        list(store.iterkeys())
+    assert not marker.exists()
+
+
+def test_clear_removes_the_files_of_large_values(tmp_path: Path) -> None:
+    """diskcache names a value's file relative to the folder: the outside-the-folder check must join
+    it first (it used to resolve it against the working directory, so no value file was ever removed)."""
+    caches = _caches(tmp_path)
+    caches.put_image("https://images.test/big.png", b"\x01" * 100_000)  # stored as a file beside the db
+    assert list((tmp_path / "images").rglob("*.val"))
+    assert caches.clear() == 1
+    assert list((tmp_path / "images").rglob("*.val")) == []
+    caches.close()
+
+
+def test_image_hits_and_misses_are_counted_and_sizes_reported(tmp_path: Path) -> None:
+    caches = _caches(tmp_path)
+    assert caches.get_image("https://images.test/a.png") is None
+    caches.put_image("https://images.test/a.png", b"\x89PNG" * 30_000)
+    assert caches.get_image("https://images.test/a.png") == b"\x89PNG" * 30_000
+    assert caches.get_image("https://images.test/a.png") is not None
+    stats = {s.name: s for s in caches.stats()}
+    assert (stats["images"].entries, stats["images"].hits, stats["images"].misses) == (1, 2, 1)
+    assert stats["images"].bytes >= 120_000
+    assert (stats["responses"].hits, stats["responses"].misses) == (0, 0)
+    assert stats["responses"].hit_rate == 0.0
+    caches.close()
+
+
+def test_tampered_counts_read_as_zero(tmp_path: Path) -> None:
+    with diskcache.Cache(str(tmp_path / "stats")) as store:
+        store.set("responses.hits", "many")
+        store.set("responses.misses", 2.5)
+    stats = {s.name: s for s in _caches(tmp_path).stats()}
+    assert (stats["responses"].hits, stats["responses"].misses) == (0, 0)
+
+
+def test_entries_expire_after_their_ttl_and_never_with_ttl_zero(tmp_path: Path) -> None:
+    caches = Caches(str(tmp_path), image_ttl_s=600, response_ttl_s=3600)
+    caches.put_image("https://images.test/a.png", b"\x89PNG")
+    caches.put_response("k", {"text": "x"})
+    caches.close()
+    now = time.time()
+    with diskcache.Cache(str(tmp_path / "images"), disk=SafeDisk) as images:
+        _, image_expiry = images.get("https://images.test/a.png", expire_time=True)
+    with diskcache.Cache(str(tmp_path / "responses"), disk=SafeDisk) as responses:
+        _, response_expiry = responses.get("k", expire_time=True)
+    assert now + 590 < image_expiry <= now + 600
+    assert now + 3590 < response_expiry <= now + 3600
+    forever = _caches(tmp_path / "forever")  # ttl 0: kept until cleared
+    forever.put_image("https://images.test/a.png", b"\x89PNG")
+    forever.put_response("k", {"text": "x"})
+    forever.close()
+    for name, key in (("images", "https://images.test/a.png"), ("responses", "k")):
+        with diskcache.Cache(str(tmp_path / "forever" / name), disk=SafeDisk) as store:
+            assert store.get(key, expire_time=True)[1] is None
+
+
+def test_a_planted_absolute_file_path_is_neither_read_nor_deleted(tmp_path: Path) -> None:
+    secret = tmp_path / "secret.png"
+    secret.write_bytes(b"\x89PNG private")
+    caches = _caches(tmp_path / "cache")
+    caches.put_image("https://images.test/big.png", b"\x00" * 100_000)
+    caches.close()
+    with sqlite3.connect(tmp_path / "cache" / "images" / "cache.db") as db:
+        db.execute("UPDATE Cache SET filename = ?", (str(secret),))
+    caches = _caches(tmp_path / "cache")
+    assert caches.get_image("https://images.test/big.png") is None
+    assert caches.clear() == 1
+    assert secret.read_bytes() == b"\x89PNG private"

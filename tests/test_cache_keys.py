@@ -4,6 +4,7 @@ serves one request's answer to another; these tests send requests differing in o
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,9 @@ import pytest
 from llmcfg import LLM, load_config
 from llmcfg.cache.encoding import RESPONSE_MAGIC, decode_image, decode_response, encode_image, encode_response
 from llmcfg.cache.store import response_key
+from llmcfg.ocr.engine import available as ocr_engine_available
 from llmcfg.testing import FakeProvider, use_fake
+from tests.images import png
 
 CONFIG = """
 version: 1
@@ -159,3 +162,47 @@ def test_the_image_encoding_is_the_bytes_themselves() -> None:
     assert decode_image(b"") is None  # an empty image is a miss
     assert decode_image("text") is None
     assert decode_image(None) is None
+
+
+def test_a_different_content_is_not_answered_from_the_cache(
+    make: Callable[..., LLM], fake: FakeProvider
+) -> None:
+    llm = make(fake)
+    fake.reply("about a", times=1)
+    llm.chat("a", model="mini", cache=True)
+    fake.reply("about b", times=1)
+    other = llm.chat("b", model="mini", cache=True)
+    assert (other.cached, other.text) == (False, "about b")
+    llm.embed(["x"], model="embed")
+    assert not llm.embed(["y"], model="embed").cached
+
+
+def test_keys_stay_the_same_across_releases() -> None:
+    """A cache written by one llmcfg version is read by the next: the canonical form (sorted keys,
+    compact separators, unknown types as text, first 32 hex digits of SHA-256) is fixed."""
+    parts = {
+        "model": ("openai", None, "gpt-4o"),
+        "kind": "chat",
+        "content": [{"a": 1}],
+        "params": {"t": Path("x")},
+    }
+    canonical = '{"content":[{"a":1}],"kind":"chat","model":["openai",null,"gpt-4o"],"params":{"t":"x"}}'
+    assert response_key(**parts) == hashlib.sha256(canonical.encode()).hexdigest()[:32]
+
+
+@pytest.mark.skipif(not ocr_engine_available(), reason="the ocr-local extra is not installed")
+def test_a_local_ocr_reading_is_cached_though_its_provider_is_not_declared(
+    write_config: Callable[..., Path],
+) -> None:
+    """rapidocr is llmcfg's own provider (no providers: entry, so no api_base): its readings are
+    cached like any other image call."""
+    path = write_config(
+        "models:\n  local-ocr: {model: rapidocr/ppocr}\n"
+        "ocr:\n  presets: {fast: local-ocr, balanced: local-ocr, best: local-ocr}\n"
+        "cache: {dir: cache}\nlogging: {cost_log: costs.jsonl}\n"
+    )
+    llm = LLM(load_config(path))
+    image = png(40, 20, (255, 255, 255))
+    first = llm.ocr(image, mode="base", quality="fast")
+    second = llm.ocr(image, mode="base", quality="fast")
+    assert (first.cached, second.cached, second.text) == (False, True, first.text)

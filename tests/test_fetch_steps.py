@@ -6,6 +6,7 @@ test_fetch*.py; these pin each check's boundary and message."""
 from __future__ import annotations
 
 import gzip
+import tracemalloc
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -580,7 +581,7 @@ def test_a_body_that_is_not_an_image_is_refused_at_its_first_bytes() -> None:
 def test_a_body_shorter_than_sixteen_bytes_is_judged_at_its_end() -> None:
     record = run("https://a.example/g", policy(), [ok(b"GIF89a", b"\x01\x00")], dns={"a.example": [PUBLIC]})
     assert record.result == FetchedImage(b"GIF89a\x01\x00", "image/gif", "https://a.example/g")
-    with pytest.raises(NotAnImageError):
+    with pytest.raises(NotAnImageError, match=r"^https://a\.example/h is not an image: "):
         run("https://a.example/h", policy(), [ok(b"<html>")], dns={"a.example": [PUBLIC]})
     with pytest.raises(NotAnImageError):
         run("https://a.example/h", policy(), [ok(b"")], dns={"a.example": [PUBLIC]})
@@ -706,3 +707,47 @@ def test_each_fetch_gets_its_own_deadline() -> None:
     clock.now += 5
     second.start("https://a.example/2")
     assert (first.deadline, second.deadline) == (110.0, 115.0)
+
+
+def test_a_scoped_address_is_checked_and_named_without_its_zone() -> None:
+    error = refusal(
+        "https://a.example/p.png", policy(), [ok()], dns={"a.example": ["8.8.8.8", "fe80::1%eth0"]}
+    )
+    assert str(error) == "address fe80::1 is not a public internet address"
+
+
+def test_gzip_means_gzip_not_any_zlib_stream() -> None:
+    """Content-Encoding gzip with a zlib (deflate) stream is corrupt: no format guessing."""
+    with pytest.raises(NotAnImageError, match=r"^the compressed body is corrupt$"):
+        run(
+            "https://a.example/p.png",
+            policy(),
+            [ok(zlib.compress(PNG), **{"content-encoding": "gzip"})],
+            dns={"a.example": [PUBLIC]},
+        )
+    with pytest.raises(NotAnImageError, match=r"^the compressed body is corrupt$"):
+        run(
+            "https://a.example/p.png",
+            policy(),
+            [ok(gzip.compress(PNG), **{"content-encoding": "deflate"})],
+            dns={"a.example": [PUBLIC]},
+        )
+
+
+def test_a_compression_bomb_never_decodes_much_past_the_cap() -> None:
+    """The decoder is asked for at most the room left under the cap: memory stays near the cap even
+    when one small chunk expands to 20 MB."""
+    bomb = gzip.compress(PNG + b"\0" * 20_000_000, compresslevel=1)
+    tracemalloc.start()
+    try:
+        with pytest.raises(ImageTooLargeError):
+            run(
+                "https://a.example/p.png",
+                policy(max_bytes=10_000),
+                [ok(bomb, **{"content-encoding": "gzip"})],
+                dns={"a.example": [PUBLIC]},
+            )
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 2_000_000 + len(bomb)

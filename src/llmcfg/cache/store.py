@@ -69,8 +69,8 @@ class SafeDisk(diskcache.Disk):  # type: ignore[misc]
         return super().fetch(mode, filename, value, read)
 
     def remove(self, file_path: str) -> None:
-        try:
-            self._inside(file_path)
+        try:  # diskcache passes the path relative to the cache folder
+            self._inside(os.path.join(self._directory, file_path))
         except OSError:
             return  # a planted path: never delete a file outside the cache folder
         super().remove(file_path)
