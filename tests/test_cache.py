@@ -3,6 +3,7 @@ no write on a read, and hit/miss statistics that survive the process."""
 
 from __future__ import annotations
 
+import gc
 import os
 import sqlite3
 import time
@@ -238,3 +239,65 @@ def test_a_planted_absolute_file_path_is_neither_read_nor_deleted(tmp_path: Path
     assert caches.get_image("https://images.test/big.png") is None
     assert caches.clear() == 1
     assert secret.read_bytes() == b"\x89PNG private"
+
+
+def test_only_str_bytes_and_numbers_go_in(tmp_path: Path) -> None:
+    with diskcache.Cache(str(tmp_path / "c"), disk=SafeDisk) as store:
+        with pytest.raises(TypeError, match=r"^llmcfg caches take str/bytes keys, not tuple$"):
+            store.set(("a", 1), b"x")
+        with pytest.raises(TypeError, match=r"^llmcfg caches store bytes, not list \(no pickle\)$"):
+            store.set("k", [1, 2])
+        store.set("k", b"v")
+        assert store.get("k") == b"v"
+    assert diskcache.core.MODE_PICKLE not in _modes(tmp_path / "c")
+
+
+def test_hits_between_flushes_are_counted_in_memory_and_written_later(tmp_path: Path) -> None:
+    """A hit is a read: it writes nothing until the counts are flushed (at a write, after a few
+    seconds, at close), and none is lost."""
+    caches = _caches(tmp_path)
+    assert caches.get_response("k") is None
+    caches.put_response("k", {"text": "x"})  # the write flushes the miss into the stats store
+    stats_rows = _rows(tmp_path / "stats")
+    assert stats_rows == [("responses.misses", 1)]
+    for _ in range(5):
+        assert caches.get_response("k") is not None
+    assert _rows(tmp_path / "stats") == stats_rows
+    caches.close()
+    assert {s.name: s.hits for s in _caches(tmp_path).stats()}["responses"] == 5
+
+
+def _rows(folder: Path) -> list[Any]:
+    with sqlite3.connect(folder / "cache.db") as db:
+        return list(db.execute("SELECT key, value FROM Cache ORDER BY key"))
+
+
+def test_a_closed_cache_can_be_used_again(tmp_path: Path) -> None:
+    caches = _caches(tmp_path)
+    caches.put_response("k", {"text": "x"})
+    caches.close()
+    assert caches.get_response("k") == {"text": "x"}
+    assert {s.name: s.hits for s in caches.stats()}["responses"] == 1
+    caches.close()
+
+
+def test_counts_are_written_when_a_cache_is_dropped_without_close(tmp_path: Path) -> None:
+    caches = _caches(tmp_path)
+    caches.put_response("k", {"text": "x"})
+    caches.get_response("k")
+    del caches
+    gc.collect()
+    assert {s.name: s.hits for s in _caches(tmp_path).stats()}["responses"] == 1
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="counts open files through /proc")
+def test_each_store_is_opened_once(tmp_path: Path) -> None:
+    caches = _caches(tmp_path)
+    caches.put_response("k", {"text": "x"})
+    caches.get_image("https://images.test/a.png")
+    before = len(os.listdir("/proc/self/fd"))
+    for _ in range(20):
+        caches.get_response("k")
+        caches.get_image("https://images.test/a.png")
+    assert len(os.listdir("/proc/self/fd")) <= before + 2
+    caches.close()
