@@ -146,3 +146,10 @@ def test_whole_value_reference_needs_the_whole_value() -> None:
     assert not envrefs.is_reference("os.environ/A x")
     assert not envrefs.is_reference("xos.environ/A")
     assert not envrefs.is_reference("${A}${B}")
+
+
+def test_the_first_broken_reference_is_quoted_as_written_with_the_whole_hint() -> None:
+    assert envrefs.syntax_error("${1A}${OK} ${2B}") == (
+        "unresolvable reference '${1A} ${2B}': write ${NAME} or ${NAME:-default}, "
+        "NAME made of letters, digits and underscores"
+    )

@@ -29,6 +29,7 @@ from llmcfg.images.fetch_steps import (
     fetch_steps,
     host_allowed,
     literal_address,
+    shown_url,
 )
 from tests.images import png
 
@@ -751,3 +752,30 @@ def test_a_compression_bomb_never_decodes_much_past_the_cap() -> None:
     finally:
         tracemalloc.stop()
     assert peak < 2_000_000 + len(bomb)
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("https://a.test/x?sig=1?more", "https://a.test/x?\u2026"),  # cut at the first ?, not the last
+        ("https://a.test/x#t=1#more", "https://a.test/x?\u2026"),
+        ("https://a.test/x#t=1?sig=2", "https://a.test/x?\u2026"),
+        ("?token=abc", "?\u2026"),
+        ("#token=abc", "?\u2026"),
+        ("https://u:pw@a.test/go/http://b.test/x", "https://a.test/go/http://b.test/x"),
+        (
+            "https://a.test/users/@me/x.png",
+            "https://a.test/users/@me/x.png",
+        ),  # an @ in the path is no user info
+    ],
+)
+def test_shown_url_hides_the_query_and_user_info_at_their_first_marker(url: str, shown: str) -> None:
+    assert shown_url(url) == shown
+
+
+def test_shown_url_cuts_a_long_url_at_300_characters() -> None:
+    exact = "https://a.test/" + "x" * 285
+    assert len(exact) == 300
+    assert shown_url(exact) == exact
+    assert shown_url(exact + "y") == exact + "\u2026"
+    assert shown_url(exact + "y?sig=1") == exact + "\u2026?\u2026"
