@@ -479,6 +479,61 @@ def test_a_locked_ledger_stops_the_call_with_a_budget_store_error(tmp_path: Path
     assert events(path)[-1]["status"] == "error"
 
 
+@pytest.mark.parametrize("driver", ["chat", "achat", "stream"])
+def test_a_ledger_that_fails_after_the_call_keeps_the_answer(
+    tmp_path: Path, fake: FakeProvider, driver: str
+) -> None:
+    """The ledger locks up while the provider answers: the answer (made and paid for) is returned,
+    not replaced by a BudgetStoreError that would invite a paid retry; a warning says the ledger
+    missed the settlement, and the reservation (the worst case) stays counted."""
+    import sqlite3
+    import threading
+
+    from structlog.testing import capture_logs
+
+    from llmcfg.money.budget.stores import LocalStore
+
+    path = write(tmp_path, fake, "  daily_usd: 1.0")
+    store = LocalStore(str(tmp_path / "ledger"), busy_timeout_s=0.2)
+    llm = LLM(load_config(path), budget_store=store)
+    fake.reply("warm", tokens_in=1, tokens_out=1, times=1)
+    llm.chat("warm up", model="mini", max_tokens=5)  # the ledger exists
+    fake.delay(1.0, times=1)
+    fake.reply("the answer", tokens_in=3, tokens_out=2, times=1)
+    holder = sqlite3.connect(store.path, isolation_level=None, check_same_thread=False)
+
+    sent = len(fake.requests)
+
+    def lock_once_sent() -> None:  # the reservation is made when the request reaches the provider
+        deadline = time.monotonic() + 30
+        while len(fake.requests) == sent and time.monotonic() < deadline:
+            time.sleep(0.01)
+        holder.execute("BEGIN IMMEDIATE")
+
+    locker = threading.Thread(target=lock_once_sent)
+    locker.start()
+    try:
+        with capture_logs() as logged:
+            if driver == "chat":
+                text = llm.chat("hi", model="mini", max_tokens=5).text
+            elif driver == "achat":
+                text = asyncio.run(llm.achat("hi", model="mini", max_tokens=5)).text
+            else:
+                text = "".join(llm.stream("hi", model="mini", max_tokens=5))
+    finally:
+        locker.join()
+        holder.close()
+    assert text == "the answer"
+    [warning] = [e for e in logged if e["event"] == "llm.budget_settle_failed"]
+    assert warning["store"] == store.path
+    assert warning["reserved_usd"] > 0
+    assert "locked" in warning["error"]
+    assert events(path)[-1]["status"] == "ok"  # the call's own event: made and costed
+    assert max(w.reserved_usd for w in llm.spend().values()) == pytest.approx(
+        warning["reserved_usd"]
+    )  # still held
+
+
 def test_an_unreachable_redis_ledger_is_a_budget_store_error(tmp_path: Path, fake: FakeProvider) -> None:
     import socket
 

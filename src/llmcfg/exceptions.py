@@ -172,8 +172,9 @@ class BudgetExceededError(LLMCfgError):
 
 class BudgetStoreError(LLMCfgError):
     """The budget ledger (``budgets.store``) could not be used: the SQLite file stayed locked by
-    another process or cannot be opened, or Redis did not answer. Raised before sending, the call
-    was not made; raised when settling, the call was made and its cost is in the cost log only.
+    another process or cannot be opened, or Redis did not answer. Raised before sending: the call
+    was not made. (When settling fails after the call was made, the answer is returned and an
+    ``llm.budget_settle_failed`` warning says so: the reservation stays counted until it expires.)
     Not a provider failure: retrying another model would not help, fixing the store does."""
 
     def __init__(self, store: str, problem: str, advice: str) -> None:

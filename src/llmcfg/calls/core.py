@@ -8,6 +8,7 @@ chosen one cannot run now).
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -27,6 +28,7 @@ from llmcfg.config.schema import QUALITIES, Config
 from llmcfg.config.validation import fallback_chain
 from llmcfg.exceptions import (
     BudgetExceededError,
+    BudgetStoreError,
     CapabilityError,
     CredentialError,
     LLMCfgError,
@@ -37,7 +39,7 @@ from llmcfg.images.fetch import ImageFetcher
 from llmcfg.money.budget.guard import BudgetGuard, Clock, Reservation, StoreCall
 from llmcfg.money.budget.spend import Spend
 from llmcfg.money.budget.stores import BudgetStore
-from llmcfg.money.events import CostLog
+from llmcfg.money.events import CostLog, send
 from llmcfg.money.usage_stats import UsageStats
 from llmcfg.observe.otel import OtelHook
 from llmcfg.results import CallResult
@@ -263,8 +265,25 @@ class CallCore(Outcomes):
         return self._usable(distinct)
 
     def _settle(self, reservation: Reservation | None, result: CallResult) -> Steps[None]:
-        if reservation is not None:  # unknown stays unknown, never $0
+        """The real cost into the ledger. A ledger that fails now (locked, unreachable) does not take
+        the answer away: the call was made and paid for, and raising would invite a retry that pays
+        twice. The failure is an ``llm.budget_settle_failed`` warning; the call's reservation (its
+        worst case, never less than the real cost) stays counted until it expires, and the cost is in
+        the ``llm.call`` event and the cost log."""
+        if reservation is None:
+            return
+        try:  # unknown stays unknown, never $0
             yield self._ledger(self.budget.settle_call(reservation, result.cost_usd))
+        except BudgetStoreError as error:
+            fields = {
+                "request_id": result.request_id,
+                "alias": reservation.alias,
+                "reserved_usd": reservation.amount,
+                "cost_usd": result.cost_usd,
+                "store": error.store,
+                "error": str(error),
+            }
+            send(self.config.logging.events, logging.WARNING, "llm.budget_settle_failed", fields)
 
     def _release(self, reservation: Reservation | None) -> Steps[None]:
         if reservation is not None:
