@@ -19,12 +19,15 @@ CONFIG = """
 providers:
   openai: {api_key: "${OPENAI_API_KEY:-k}"}
   openrouter: {api_key: "${OPENROUTER_API_KEY:-k}"}
+  anthropic: {api_key: "${ANTHROPIC_API_KEY:-k}"}
   azure: {api_key: "${AZURE_API_KEY:-k}", api_base: "https://example.test"}
 models:
   table: {model: openai/gpt-4o-mini}
   override: {model: openai/gpt-4o-mini, price: {input_per_mtok: 1.0, output_per_mtok: 7.0, cached_input_per_mtok: 0.3}}
   plain: {model: openai/gpt-4o-mini, price: {input_per_mtok: 2.0, output_per_mtok: 5.0}}
   free-cache: {model: openai/gpt-4o-mini, price: {input_per_mtok: 2.0, output_per_mtok: 5.0, cached_input_per_mtok: 0}}
+  free-write: {model: openai/gpt-4o-mini, price: {input_per_mtok: 2.0, output_per_mtok: 5.0, cache_write_per_mtok: 0}}
+  claude-own: {model: anthropic/claude-sonnet-4-5, price: {input_per_mtok: 2.0, output_per_mtok: 10.0}}
   reported: {model: openrouter/openai/gpt-4o-mini}
   nobody: {model: openrouter/meta-llama/llama-3.2-11b-vision-instruct, vision: true}
   dalle3: {model: openai/dall-e-3}
@@ -197,3 +200,22 @@ def test_a_model_name_with_slashes_keeps_them_after_the_provider(
     monkeypatch.setitem(price_table(), "azure/hd/1024-x-1024/studio/painter", {"input_cost_per_image": 0.3})
     painter = replace(info("azure-dalle3"), litellm_model="azure/studio/painter")
     assert image_cost(painter, "1024x1024", "hd", 3, None, None) == CallCost(pytest.approx(0.9), "table")
+
+
+def test_cache_writes_are_priced_at_their_own_rate_and_a_free_one_costs_nothing(
+    info: Callable[[str], AliasInfo],
+) -> None:
+    """Written tokens leave the fresh input (not charged twice) and take the write rate: the alias's
+    own (0 is a price, not a missing one), else its input price scaled as the table scales the
+    model's (Claude: 1.25x), else its input price (a model whose table has no write rate)."""
+    assert token_cost(info("free-write"), 1000, 0, cache_write_in=400) == CallCost(
+        pytest.approx(600 * 2.0 * M), "override"
+    )
+    assert token_cost(info("plain"), 1000, 0, cache_write_in=400) == CallCost(
+        pytest.approx(1000 * 2.0 * M), "override"
+    )
+    entry = price_table()["claude-sonnet-4-5"]
+    ratio = entry["cache_creation_input_token_cost"] / entry["input_cost_per_token"]
+    assert token_cost(info("claude-own"), 1000, 0, cached_in=100, cache_write_in=400) == CallCost(
+        pytest.approx(500 * 2.0 * M + 100 * 2.0 * M + 400 * 2.0 * M * ratio), "override"
+    )
