@@ -415,3 +415,93 @@ def test_every_field_of_every_event_is_added_once(tmp_path: Path, null_field: st
         got = (result.total if name == "total" else result.rows[name]).as_dict()
         for field, expected in _reference(rows).items():
             assert got[field] == pytest.approx(expected), (name, field)
+
+
+# -- a report decodes only the fields it reads: the totals must not change --------------------------
+def _every_field(index: int) -> str:
+    return _line(
+        ts=1_795_000_000 + index * 40_000,
+        kind=("chat", "vision")[index % 2],
+        requested="text/fast",
+        alias=f"a{index % 3}",
+        model=f"m{index % 2}",
+        tokens_in=100 + index,
+        tokens_out=10 + index,
+        cached_tokens=5 + index,
+        cache_write_tokens=3 + index,
+        reasoning_tokens=2 + index,
+        images=1,
+        cost_usd=0.25 * (index + 1),  # binary fractions: any order of adding gives the same sum
+        saved_usd=0.125 * index,
+        cached=index % 4 == 0,
+        status=("ok", "ok", "error", "blocked")[index % 4],
+    )
+
+
+@pytest.mark.parametrize("by", ["model", "alias", "kind", "day"])
+def test_every_grouping_totals_every_field_it_shows(tmp_path: Path, by: str) -> None:
+    """Each grouping decodes only its key and the summed fields; a summed field left out of what is
+    decoded would read as 0 in every row (the totals are compared with a scan that decodes all)."""
+    from operator import attrgetter
+
+    from llmcfg.money.logscan import scan_file
+
+    log = tmp_path / "costs.jsonl"
+    log.write_text("".join(_every_field(index) for index in range(40)))
+    full = scan_file(log, attrgetter("status")).total().as_dict()
+    assert all(value for name, value in full.items() if name not in ("unpriced", "average_cost_usd"))
+    result = report_file(log, by=by)
+    assert result.total.as_dict() == full
+    assert sum(row.requests for row in result.rows.values()) == 40
+    assert len(result.rows) == {"model": 2, "alias": 3, "kind": 2}.get(by, len(result.rows)) > 1
+
+
+def test_what_if_reads_the_log_in_workers_while_the_config_loads(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], write_config: Any
+) -> None:
+    """``costs --what-if`` starts the scan before it loads the other config: forked workers give the
+    same replay as one process, and a broken other config stops them (no worker left running)."""
+    import multiprocessing
+
+    from llmcfg.money import logscan
+
+    log = tmp_path / "costs.jsonl"
+    log.write_text("".join(_every_field(index) for index in range(400)))
+    other = write_config(BASIC)
+    answers = []
+    for parallel_above in (1 << 40, 1):  # one process, then forked ranges
+        monkeypatch.setattr(logscan, "_PARALLEL_ABOVE", parallel_above)
+        monkeypatch.setattr(logscan, "_BLOCK", 997)
+        if parallel_above == 1:
+            monkeypatch.setattr(logscan.threading, "active_count", lambda: 1)  # pytest's own threads
+            assert logscan._workers(log.stat().st_size) > 1
+        assert main(["costs", "--log", str(log), "--what-if", str(other), "--json"]) == 0
+        answers.append(json.loads(capsys.readouterr().out))
+    assert answers[0] == answers[1]
+    assert answers[0]["lines"] == 400
+    assert (
+        sum(row["calls"] for row in answers[0]["rows"]) == 200
+    )  # the ok calls; errors and blocks cost nothing
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("models: [\n")
+    assert main(["costs", "--log", str(log), "--what-if", str(broken)]) == 2
+    assert "broken.yaml" in capsys.readouterr().err
+    assert multiprocessing.active_children() == []
+
+
+def test_costs_of_a_log_never_builds_the_config_schema(tmp_path: Path) -> None:
+    """``costs --log`` reads no config: importing the schema (pydantic's models, about 0.1 s) would be
+    most of a small report's time."""
+    import subprocess
+    import sys
+
+    log = tmp_path / "costs.jsonl"
+    log.write_text(_every_field(1))
+    code = (
+        "import sys\nfrom llmcfg.cli.main import main\n"
+        f"assert main(['costs', '--log', {str(log)!r}, '--by', 'alias']) == 0\n"
+        "assert 'llmcfg.config.schema' not in sys.modules, 'the schema was imported'\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "a1" in done.stdout

@@ -9,8 +9,7 @@ import argparse
 import sys
 from typing import TYPE_CHECKING
 
-from llmcfg.cli.output import UsageError, cost_line, money
-from llmcfg.config.load import load_config
+from llmcfg.cli.output import UsageError, cost_line, load_config, money
 
 if TYPE_CHECKING:
     from llmcfg.cli.main import Register

@@ -12,8 +12,7 @@ import sys
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING
 
-from llmcfg.cli.output import fitted_table, money, table_width
-from llmcfg.config.load import load_config
+from llmcfg.cli.output import fitted_table, load_config, money, table_width
 
 if TYPE_CHECKING:
     from llmcfg.cli.main import Register

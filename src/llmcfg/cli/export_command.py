@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from llmcfg.cli.files import write_new
-from llmcfg.config.load import load_config
+from llmcfg.cli.output import load_config
 
 if TYPE_CHECKING:
     from llmcfg.cli.main import Register

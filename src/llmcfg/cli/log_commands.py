@@ -11,8 +11,7 @@ from collections import deque
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from llmcfg.cli.output import UsageError, fitted_table, money, table_width
-from llmcfg.config.load import load_config
+from llmcfg.cli.output import UsageError, fitted_table, load_config, money, table_width
 
 if TYPE_CHECKING:
     from llmcfg.cli.main import Register
@@ -35,21 +34,12 @@ def _log_path(args: argparse.Namespace) -> str:
 
 def _cmd_costs(args: argparse.Namespace) -> int:
     from llmcfg.money.report import parse_since, report_file
-    from llmcfg.money.report_view import print_report, print_what_if
-    from llmcfg.money.whatif import what_if
 
     log = _log_path(args)
-    other = load_config(args.what_if) if args.what_if else None
+    if args.what_if:
+        return _what_if(args, log)
     try:
-        since = parse_since(args.since) if args.since else None
-        if other is not None:
-            replay = what_if(log, other, since=since)
-            if args.json:
-                print(json.dumps(replay.as_dict(), indent=2))
-            else:
-                print_what_if(replay, log, args.what_if)
-            return EXIT_OK
-        result = report_file(log, by=args.by, since=since)
+        result = report_file(log, by=args.by, since=parse_since(args.since) if args.since else None)
     except ValueError as error:
         raise UsageError(str(error)) from None
     except OSError as error:
@@ -57,7 +47,36 @@ def _cmd_costs(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(result.as_dict(), indent=2))
     else:
+        from llmcfg.money.report_view import print_report
+
         print_report(result, log)
+    return EXIT_OK
+
+
+def _what_if(args: argparse.Namespace, log: str) -> int:
+    """The log is read by worker processes while the other config loads (its schema's import is
+    most of the command's start)."""
+    from llmcfg.money.report import parse_since
+    from llmcfg.money.whatif import replay, start_scan
+
+    try:
+        pending = start_scan(log, since=parse_since(args.since) if args.since else None)
+    except ValueError as error:
+        raise UsageError(str(error)) from None
+    except OSError as error:
+        raise UsageError(f"cannot read {log}: {error.strerror}") from None
+    with pending:
+        other = load_config(args.what_if)
+        try:
+            replayed = replay(pending.result(), other)
+        except OSError as error:
+            raise UsageError(f"cannot read {log}: {error.strerror}") from None
+    if args.json:
+        print(json.dumps(replayed.as_dict(), indent=2))
+    else:
+        from llmcfg.money.report_view import print_what_if
+
+        print_what_if(replayed, log, args.what_if)
     return EXIT_OK
 
 

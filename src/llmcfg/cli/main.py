@@ -20,7 +20,7 @@ from typing import Any, Protocol
 
 from llmcfg.cli import call_commands, config_commands, export_command, log_commands, ocr_command
 from llmcfg.cli.output import UsageError, stderr_console
-from llmcfg.config.load import default_config_path
+from llmcfg.config.location import default_config_path
 from llmcfg.exceptions import LLMCfgError
 
 __all__ = ["Register", "main"]

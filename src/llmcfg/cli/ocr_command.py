@@ -18,8 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from llmcfg.cli.files import OutputExistsError, exists, write_new
-from llmcfg.cli.output import stderr_console
-from llmcfg.config.load import load_config
+from llmcfg.cli.output import load_config, stderr_console
 from llmcfg.exceptions import LLMCfgError
 
 if TYPE_CHECKING:

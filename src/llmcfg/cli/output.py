@@ -10,7 +10,9 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from rich.console import Console
 
-__all__ = ["UsageError", "cost_line", "money", "stderr_console", "table_width"]
+    from llmcfg.config.schema import Config
+
+__all__ = ["UsageError", "cost_line", "load_config", "money", "stderr_console", "table_width"]
 
 _stderr_console: Console | None = None
 
@@ -19,6 +21,15 @@ class UsageError(Exception):
     """The command line itself is wrong (an empty prompt, two config files): like argparse's own
     errors it is one line on stderr and exit code 2. Not an ``LLMCfgError``: the library never
     raises it."""
+
+
+def load_config(path: str | os.PathLike[str] | None) -> Config:
+    """``llmcfg.config.load.load_config``, imported on first use: building the schema's pydantic
+    models is most of the CLI's start (~0.1 s), and a command that reads no config (``costs --log``,
+    ``log``, ``cache``) or reads its log first (``costs --what-if``) should not wait for it."""
+    from llmcfg.config.load import load_config as load
+
+    return load(path)
 
 
 def money(value: float | None, digits: int = 3) -> str:

@@ -13,6 +13,7 @@ from typing import Any, get_origin
 
 from pydantic import BaseModel, ValidationError
 
+from llmcfg.config.location import CONFIG_ENV_VAR, DEFAULT_CONFIG_FILE, default_config_path
 from llmcfg.config.positions import Positions, closest
 from llmcfg.config.safe_yaml import MAX_CHARS, read_yaml
 from llmcfg.config.schema import Config
@@ -35,8 +36,6 @@ _OTHER_BOMS = (
     (b"\xff\xfe", "UTF-16"),
     (b"\xfe\xff", "UTF-16"),
 )
-DEFAULT_CONFIG_FILE = "llm_config.yaml"
-CONFIG_ENV_VAR = "LLMCFG_CONFIG"
 
 
 def _allowed_keys(model: type[BaseModel], loc: tuple[int | str, ...]) -> list[str]:
@@ -144,11 +143,6 @@ def parse_config(text: str, file: str | None = None) -> Config:
         raise ConfigError(issues)
     config._source = file
     return config
-
-
-def default_config_path() -> str:
-    """$LLMCFG_CONFIG, else ./llm_config.yaml."""
-    return os.environ.get(CONFIG_ENV_VAR) or DEFAULT_CONFIG_FILE
 
 
 def load_config(path: str | os.PathLike[str] | None = None) -> Config:

@@ -5,8 +5,10 @@ A log grows to millions of lines and a report reads it whole, so parsing is the 
 a small typed record that holds only the fields a report reads, skipping the rest of each line
 without building a dict; that is several times faster than ``json.loads`` + ``dict.get``. A block
 that does not decode as a whole (a torn line, a foreign line) is decoded line by line, so one bad
-line costs only itself. Events are grouped per block (one dict pass) and each group is summed in
-one loop over its events (a null falls back to a pass per field); memory is one block at a time.
+line costs only itself. Each field decoded costs time (scanning a line alone is about 40 % of a full
+decode), so a caller names the fields it reads and the others are skipped like unknown ones. Events
+are grouped per block (one dict pass) and each group is summed by ``Totals`` (money/totals.py);
+memory is one block at a time.
 
 Big files are split in byte ranges read by forked worker processes (one per core), as DuckDB uses
 every core for the same job; their partial totals are merged. Forking is skipped when the process
@@ -20,164 +22,53 @@ import multiprocessing
 import os
 import threading
 from collections import defaultdict
-from collections.abc import Callable, Hashable, Iterable, Iterator
-from dataclasses import dataclass, field, fields
-from operator import attrgetter
+from collections.abc import Callable, Collection, Hashable, Iterable, Iterator
+from dataclasses import dataclass, field
+from functools import cache
 from typing import Any
 
 import msgspec
 
-__all__ = ["Event", "Scan", "Totals", "scan_file", "scan_lines"]
+from llmcfg.money.totals import SUMMED, Event, Totals
+
+__all__ = ["SUMMED", "Event", "PendingScan", "Scan", "Totals", "scan_file", "scan_lines"]
 
 _BLOCK = 4 << 20  # bytes decoded at a time: memory stays flat whatever the file's size
 _PARALLEL_ABOVE = 64 << 20  # bytes: smaller files are read in this process (a fork costs more)
 
-
-class Event(msgspec.Struct, gc=False, tag_field="event", tag="llm.call"):
-    """The fields of an ``llm.call`` line that reports read; any other field is skipped unparsed.
-    The tag makes msgspec itself refuse other events, so a block of ``llm.call`` lines needs no
-    filtering pass."""
-
-    ts: float | None = None
-    kind: str | None = None
-    requested: str | None = None
-    alias: str | None = None
-    model: str | None = None
-    tokens_in: int | None = 0
-    tokens_out: int | None = 0
-    cached_tokens: int | None = 0
-    cache_write_tokens: int | None = 0
-    reasoning_tokens: int | None = 0
-    images: int | None = 0
-    size: str | None = None
-    quality: str | None = None
-    cost_usd: float | None = None
-    saved_usd: float | None = None
-    cached: bool | None = False
-    status: str | None = None
+_FIELDS = {item.name: item for item in msgspec.structs.fields(Event)}
+_NOTHING = {"saved_usd": 0.0}  # a field's value when it is not read, where its default would not do
 
 
-_DECODER = msgspec.json.Decoder(Event)
-_STATUS = attrgetter("status")
-_CACHED = attrgetter("cached")
-_COST = attrgetter("cost_usd")
-_SUMMED = {
-    name: attrgetter(name)
-    for name in (
-        "tokens_in",
-        "tokens_out",
-        "cached_tokens",
-        "cache_write_tokens",
-        "reasoning_tokens",
-        "images",
-        "saved_usd",
+@dataclass(frozen=True)
+class _Reader:
+    """How lines are decoded for one scan: into ``record``, a struct with only the fields read."""
+
+    record: type[Any]
+    decoder: msgspec.json.Decoder[Any]
+
+
+@cache
+def _reader(reads: frozenset[str] | None) -> _Reader:
+    """A record type decoding only ``reads`` (all of Event's fields when None); a field left out is
+    a class attribute holding "nothing" (0, None, False; a saved amount 0.0, so sums stay on their
+    fast path), so code reading it still works."""
+    if reads is None:
+        return _Reader(Event, msgspec.json.Decoder(Event))
+    unknown = reads - _FIELDS.keys()
+    if unknown:
+        raise ValueError(f"not fields of an llm.call event: {sorted(unknown)}")
+    record = msgspec.defstruct(
+        "Event",
+        [(name, item.type, item.default) for name, item in _FIELDS.items() if name in reads],
+        namespace={
+            name: _NOTHING.get(name, item.default) for name, item in _FIELDS.items() if name not in reads
+        },
+        gc=False,
+        tag_field="event",
+        tag="llm.call",
     )
-}
-
-
-@dataclass
-class Totals:
-    """Sums over a group of calls. ``cost_usd`` is the sum of the KNOWN costs; ``unpriced`` counts
-    the calls that succeeded with no known cost, so a total is never shown as complete when it is not."""
-
-    requests: int = 0
-    tokens_in: int = 0
-    tokens_out: int = 0
-    cached_tokens: int = 0
-    cache_write_tokens: int = 0
-    reasoning_tokens: int = 0
-    images: int = 0
-    cost_usd: float = 0.0
-    saved_usd: float = 0.0
-    cache_hits: int = 0
-    errors: int = 0
-    blocked: int = 0
-    unpriced: int = 0
-
-    def add_events(self, events: list[Event]) -> None:
-        """Add a group of events, each once: one loop reading each event's fields into local sums
-        (faster than a C-speed pass per field, which calls a getter per field and event). A null
-        where a number belongs (a hand-edited line, an unknown cost) makes the loop fail before
-        anything is added; the events are then added again, field by field, nulls skipped."""
-        tokens_in = tokens_out = cached_tokens = cache_writes = reasoning_tokens = images = 0
-        hits = errors = blocked = 0
-        saved_usd = cost_usd = 0.0
-        try:
-            for event in events:
-                tokens_in += event.tokens_in  # type: ignore[operator]
-                tokens_out += event.tokens_out  # type: ignore[operator]
-                cached_tokens += event.cached_tokens  # type: ignore[operator]
-                cache_writes += event.cache_write_tokens  # type: ignore[operator]
-                reasoning_tokens += event.reasoning_tokens  # type: ignore[operator]
-                images += event.images  # type: ignore[operator]
-                saved_usd += event.saved_usd  # type: ignore[operator]
-                cost_usd += event.cost_usd  # type: ignore[operator]
-                if event.cached:
-                    hits += 1
-                status = event.status
-                if status != "ok":
-                    if status == "error":
-                        errors += 1
-                    elif status == "blocked":
-                        blocked += 1
-        except TypeError:
-            self._add_with_nulls(events)
-            return
-        self.requests += len(events)
-        self.tokens_in += tokens_in
-        self.tokens_out += tokens_out
-        self.cached_tokens += cached_tokens
-        self.cache_write_tokens += cache_writes
-        self.reasoning_tokens += reasoning_tokens
-        self.images += images
-        self.saved_usd += saved_usd
-        self.cost_usd += cost_usd
-        self.cache_hits += hits
-        self.errors += errors
-        self.blocked += blocked
-
-    def _add_with_nulls(self, events: list[Event]) -> None:
-        """``add_events`` for a group holding nulls: a C-speed pass per field, nulls left out."""
-        self.requests += len(events)
-        for name, getter in _SUMMED.items():
-            try:
-                added = sum(map(getter, events))
-            except TypeError:  # a null in a hand-edited line
-                added = sum(filter(None, map(getter, events)))
-            setattr(self, name, getattr(self, name) + added)
-        statuses = list(map(_STATUS, events))
-        self.errors += statuses.count("error")
-        self.blocked += statuses.count("blocked")
-        self.cache_hits += sum(filter(None, map(_CACHED, events)))
-        costs = list(map(_COST, events))
-        try:
-            self.cost_usd += sum(costs)
-        except TypeError:  # unknown costs; of calls that were made count (errors and blocks cost nothing)
-            self.cost_usd += sum(filter(None, costs))
-            self.unpriced += sum(c is None and s == "ok" for c, s in zip(costs, statuses, strict=True))
-
-    def merge(self, other: Totals) -> None:
-        for item in fields(self):
-            setattr(self, item.name, getattr(self, item.name) + getattr(other, item.name))
-
-    @property
-    def average_cost_usd(self) -> float | None:
-        """Known cost per call, or None when some call's cost is unknown (an average would lie)."""
-        if self.unpriced:
-            return None
-        return self.cost_usd / self.requests if self.requests else 0.0
-
-    @property
-    def cache_hit_rate(self) -> float:
-        return self.cache_hits / self.requests if self.requests else 0.0
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            **{item.name: getattr(self, item.name) for item in fields(self)},
-            "cost_complete": not self.unpriced,
-            "average_cost_usd": self.average_cost_usd,
-            "cache_hit_rate": self.cache_hit_rate,
-        }
+    return _Reader(record, msgspec.json.Decoder(record))
 
 
 Key = Callable[[Event], Hashable]
@@ -212,11 +103,11 @@ class Scan:
 _SKIP = object()  # a JSON object that is not an llm.call event: not ours, not corrupt
 
 
-def _decode_line(line: bytes) -> Event | object | None:
-    """One line on its own: an Event, ``_SKIP`` for another event, None when it is not a JSON object
-    (a torn line)."""
+def _decode_line(line: bytes, reader: _Reader) -> object:
+    """One line on its own: an event record, ``_SKIP`` for another event, None when it is not a JSON
+    object (a torn line)."""
     try:
-        return _DECODER.decode(line)
+        return reader.decoder.decode(line)
     except msgspec.ValidationError:  # another event, or a field of an unexpected type
         try:
             value = json.loads(line)
@@ -227,23 +118,23 @@ def _decode_line(line: bytes) -> Event | object | None:
         if value.get("event") != "llm.call":
             return _SKIP
         try:
-            return msgspec.convert(value, Event, strict=False)
+            return msgspec.convert(value, reader.record, strict=False)
         except msgspec.ValidationError:
             return None
     except msgspec.DecodeError:
         return None
 
 
-def _decode_block(block: bytes | memoryview, scan: Scan) -> list[Event]:
+def _decode_block(block: bytes | memoryview, scan: Scan, reader: _Reader) -> list[Event]:
     try:
-        return _DECODER.decode_lines(block)
+        return reader.decoder.decode_lines(block)
     except (msgspec.DecodeError, msgspec.ValidationError):
         events = []
         for line in bytes(block).splitlines():
             if not line.strip():
                 continue
-            event = _decode_line(line)
-            if isinstance(event, Event):
+            event = _decode_line(line, reader)
+            if isinstance(event, reader.record):
                 events.append(event)
             else:
                 scan.lines += 1
@@ -251,8 +142,8 @@ def _decode_block(block: bytes | memoryview, scan: Scan) -> list[Event]:
         return events
 
 
-def _add_block(block: bytes | memoryview, scan: Scan, key: Key, since: float | None) -> None:
-    events = _decode_block(block, scan)
+def _add_block(block: bytes | memoryview, scan: Scan, key: Key, since: float | None, reader: _Reader) -> None:
+    events = _decode_block(block, scan, reader)
     scan.lines += len(events)  # and the skipped ones; blank lines are not counted
     if since is not None:
         events = [e for e in events if e.ts is not None and e.ts >= since]
@@ -297,8 +188,22 @@ def _blocks(handle: Any, end: int | None) -> Iterator[bytes | memoryview]:
         yield memoryview(block)[:cut]
 
 
-def scan_lines(lines: Iterable[str | bytes], key: Key, since: float | None = None) -> Scan:
-    """Totals of ``lines`` (text or bytes, with or without line ends) grouped by ``key``."""
+def _fields(reads: Collection[str] | None, since: float | None) -> frozenset[str] | None:
+    if reads is None:
+        return None
+    return frozenset(reads) | ({"ts"} if since is not None else frozenset())
+
+
+def scan_lines(
+    lines: Iterable[str | bytes],
+    key: Key,
+    since: float | None = None,
+    *,
+    reads: Collection[str] | None = None,
+) -> Scan:
+    """Totals of ``lines`` (text or bytes, with or without line ends) grouped by ``key``; ``reads``
+    as for ``scan_file``."""
+    reader = _reader(_fields(reads, since))
     scan = Scan()
     buffer: list[bytes] = []
     size = 0
@@ -307,21 +212,24 @@ def scan_lines(lines: Iterable[str | bytes], key: Key, since: float | None = Non
         buffer.append(raw if raw.endswith(b"\n") else raw + b"\n")
         size += len(raw)
         if size >= _BLOCK:
-            _add_block(b"".join(buffer), scan, key, since)
+            _add_block(b"".join(buffer), scan, key, since, reader)
             buffer, size = [], 0
     if buffer:
-        _add_block(b"".join(buffer), scan, key, since)
+        _add_block(b"".join(buffer), scan, key, since, reader)
     return scan
 
 
-def _scan_range(path: str, start: int, end: int | None, key: Key, since: float | None) -> Scan:
+def _scan_range(
+    path: str, start: int, end: int | None, key: Key, since: float | None, fields: frozenset[str] | None
+) -> Scan:
+    reader = _reader(fields)
     scan = Scan()
     with open(path, "rb") as handle:
         if start:
             handle.seek(start - 1)
             handle.readline()  # the line that straddles ``start`` belongs to the range before
         for block in _blocks(handle, end):
-            _add_block(block, scan, key, since)
+            _add_block(block, scan, key, since, reader)
     return scan
 
 
@@ -333,20 +241,64 @@ def _workers(size: int) -> int:
     return max(1, min(os.cpu_count() or 1, 8))
 
 
-def scan_file(path: str | os.PathLike[str], key: Key, since: float | None = None) -> Scan:
-    """Totals of the log at ``path`` grouped by ``key`` (a picklable function of an ``Event``)."""
-    name = os.fspath(path)
-    size = os.path.getsize(name)
-    workers = _workers(size)
-    if workers == 1:
-        return _scan_range(name, 0, None, key, since)
-    bounds = [size * index // workers for index in range(workers + 1)]
-    context = multiprocessing.get_context("fork")
-    with context.Pool(workers) as pool:
-        parts = pool.starmap(
-            _scan_range, [(name, bounds[i], bounds[i + 1], key, since) for i in range(workers)]
-        )
-    scan = Scan()
-    for part in parts:
-        scan.merge(part)
-    return scan
+class PendingScan:
+    """A scan of a log file started in worker processes (big files), collected with ``result()``:
+    ``costs --what-if`` loads the other config meanwhile. A small file is scanned in ``result()``
+    itself. A context manager: leaving it stops workers whose result was not taken."""
+
+    def __init__(
+        self, path: str | os.PathLike[str], key: Key, since: float | None, reads: Collection[str] | None
+    ) -> None:
+        fields = _fields(reads, since)
+        _reader(fields)  # an unknown field is an error here, not in a worker
+        name = os.fspath(path)
+        size = os.path.getsize(name)
+        workers = _workers(size)
+        self._local = (name, 0, None, key, since, fields)
+        self._pool: Any = None
+        self._parts: Any = None
+        if workers > 1:
+            bounds = [size * index // workers for index in range(workers + 1)]
+            self._pool = multiprocessing.get_context("fork").Pool(workers)
+            ranges = [(name, bounds[i], bounds[i + 1], key, since, fields) for i in range(workers)]
+            self._parts = self._pool.starmap_async(_scan_range, ranges)
+
+    def result(self) -> Scan:
+        if self._pool is None:
+            return _scan_range(*self._local)
+        try:
+            parts: list[Scan] = self._parts.get()
+        finally:
+            self.close()
+        scan = Scan()
+        for part in parts:
+            scan.merge(part)
+        return scan
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.terminate()
+            self._pool.join()
+            self._pool = None
+
+    def __enter__(self) -> PendingScan:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def scan_file(
+    path: str | os.PathLike[str],
+    key: Key,
+    since: float | None = None,
+    *,
+    reads: Collection[str] | None = None,
+) -> Scan:
+    """Totals of the log at ``path`` grouped by ``key`` (a picklable function of an ``Event``).
+
+    ``reads``: the event fields that ``key`` and the caller's use of the totals read (None: all;
+    ``SUMMED`` are the ones every total reads). Only those and ``ts`` for ``since`` are decoded; the
+    others read as "nothing"."""
+    with PendingScan(path, key, since, reads) as pending:
+        return pending.result()

@@ -15,7 +15,7 @@ from datetime import datetime, timezone
 from operator import attrgetter
 from pathlib import Path
 
-from llmcfg.money.logscan import Event, Key, Scan, Totals, scan_file, scan_lines
+from llmcfg.money.logscan import SUMMED, Event, Key, Scan, Totals, scan_file, scan_lines
 
 __all__ = ["GROUPINGS", "Report", "Totals", "money_text", "parse_since", "report", "report_file"]
 
@@ -76,6 +76,11 @@ def _key(by: str) -> Key:
     return _day if by == "day" else attrgetter(by)
 
 
+def _reads(by: str) -> frozenset[str]:
+    """The fields a report reads: only those are decoded."""
+    return SUMMED | {"ts" if by == "day" else by}
+
+
 def _label(by: str, key: object) -> str:
     if by == "day":
         return (
@@ -98,8 +103,8 @@ def _report(scan: Scan, by: str) -> Report:
 
 
 def report(lines: Iterable[str | bytes], *, by: str = "model", since: float | None = None) -> Report:
-    return _report(scan_lines(lines, _key(by), since), by)
+    return _report(scan_lines(lines, _key(by), since, reads=_reads(by)), by)
 
 
 def report_file(path: str | Path, *, by: str = "model", since: float | None = None) -> Report:
-    return _report(scan_file(path, _key(by), since), by)
+    return _report(scan_file(path, _key(by), since, reads=_reads(by)), by)

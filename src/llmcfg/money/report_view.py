@@ -5,11 +5,15 @@ Unknown costs are shown as ``?`` with how many calls were unpriced, never as $0.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from rich.console import Console
 from rich.table import Table
 
 from llmcfg.money.report import Report, Totals, money_text
-from llmcfg.money.whatif import WhatIf
+
+if TYPE_CHECKING:  # a plain report never imports the what-if's config modules
+    from llmcfg.money.whatif import WhatIf
 
 __all__ = ["print_report", "print_what_if"]
 

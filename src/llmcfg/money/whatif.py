@@ -14,15 +14,21 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from operator import attrgetter
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from llmcfg.config.aliases import AliasInfo, describe
-from llmcfg.config.schema import QUALITIES, Config
-from llmcfg.money.cost import image_cost, token_cost
-from llmcfg.money.logscan import Totals, scan_file
+from llmcfg.money.logscan import PendingScan, Scan, Totals
 
-__all__ = ["WhatIf", "WhatIfRow", "counterpart", "what_if"]
+if TYPE_CHECKING:  # the config's modules (and cost, which needs them) are imported when a replay is
+    # priced: the scan is started first, so the workers are forked before the schema is built
+    from llmcfg.config.aliases import AliasInfo
+    from llmcfg.config.schema import Config
 
-_KEY = attrgetter("alias", "requested", "kind", "size", "quality", "status")
+__all__ = ["WhatIf", "WhatIfRow", "counterpart", "replay", "start_scan", "what_if"]
+
+_GROUPED = ("alias", "requested", "kind", "size", "quality", "status")
+_KEY = attrgetter(*_GROUPED)
+# what a replay reads: the group and the counts it prices (each field decoded costs time)
+_READS = (*_GROUPED, "tokens_in", "tokens_out", "cached_tokens", "cache_write_tokens", "images", "cost_usd")
 
 
 @dataclass
@@ -91,6 +97,8 @@ class WhatIf:
 
 def counterpart(other: Config, alias: str | None, requested: str | None) -> str | None:
     """The alias ``other`` would have used for a call that asked for ``requested``."""
+    from llmcfg.config.schema import QUALITIES
+
     if requested and "/" in requested:
         kind, _, quality = requested.partition("/")
         if quality in QUALITIES:
@@ -108,6 +116,8 @@ def counterpart(other: Config, alias: str | None, requested: str | None) -> str 
 
 
 def _price(info: AliasInfo, kind: str, size: str | None, quality: str | None, sums: Totals) -> float | None:
+    from llmcfg.money.cost import image_cost, token_cost
+
     if kind == "image":
         return image_cost(info, size, quality, sums.images, None, None).usd
     return token_cost(
@@ -119,9 +129,22 @@ def _price(info: AliasInfo, kind: str, size: str | None, quality: str | None, su
     ).usd
 
 
+def start_scan(log: str | Path, *, since: float | None = None) -> PendingScan:
+    """The scan a replay needs, started now (in worker processes for a big log), so the caller can
+    load the other config meanwhile; ``replay(pending.result(), other)`` prices it."""
+    return PendingScan(log, _KEY, since, _READS)
+
+
 def what_if(log: str | Path, other: Config, *, since: float | None = None) -> WhatIf:
     """Replay the successful calls of ``log`` under ``other``'s presets and prices."""
-    scan = scan_file(log, _KEY, since)
+    with start_scan(log, since=since) as pending:
+        return replay(pending.result(), other)
+
+
+def replay(scan: Scan, other: Config) -> WhatIf:
+    """The calls of ``scan`` (made by ``start_scan``) priced under ``other``."""
+    from llmcfg.config.aliases import describe
+
     result = WhatIf(lines=scan.lines, corrupt=scan.corrupt)
     infos: dict[str, AliasInfo] = {}
     for key, sums in scan.rows.items():
