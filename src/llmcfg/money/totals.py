@@ -41,24 +41,7 @@ class Event(msgspec.Struct, gc=False, tag_field="event", tag="llm.call"):
     status: str | None = None
 
 
-# the fields ``Totals`` reads from every event
-SUMMED = frozenset(
-    {
-        "tokens_in",
-        "tokens_out",
-        "cached_tokens",
-        "cache_write_tokens",
-        "reasoning_tokens",
-        "images",
-        "saved_usd",
-        "cost_usd",
-        "cached",
-        "status",
-    }
-)
-_STATUS = attrgetter("status")
-_CACHED = attrgetter("cached")
-_COST = attrgetter("cost_usd")
+# the counts summed field by field (their getters serve the pass that skips nulls)
 _SUMMED = {
     name: attrgetter(name)
     for name in (
@@ -71,6 +54,11 @@ _SUMMED = {
         "saved_usd",
     )
 }
+_STATUS = attrgetter("status")
+_CACHED = attrgetter("cached")
+_COST = attrgetter("cost_usd")
+# every field ``Totals`` reads from an event
+SUMMED = frozenset({*_SUMMED, "cost_usd", "cached", "status"})
 
 
 @dataclass
