@@ -456,3 +456,25 @@ async def test_a_call_cancelled_while_its_image_is_fetched_is_recorded_once(
     calls = [e for e in logs if e["event"] == "llm.call"]
     assert [(e["status"], e["error"]) for e in calls] == [("error", "CancelledError")]
     assert fake.requests == []
+
+
+def test_an_image_for_an_alias_that_cannot_see_is_refused_before_anything_is_fetched(
+    fake: FakeProvider, tmp_path: Path
+) -> None:
+    """An image part sent to a text-only alias would be a provider error at best (a wasted round
+    trip, fallbacks tried) and silently dropped at worst: refused as ``vision()`` refuses it, before
+    the image is fetched or a request leaves. ``vision: true`` on the alias says it can see."""
+    from llmcfg import CapabilityError
+
+    make_llm(fake, tmp_path)
+    path = tmp_path / "llm_config.yaml"
+    aliases = "  text: {model: openai/gpt-3.5-turbo}\n  told: {model: openai/gpt-3.5-turbo, vision: true}\n"
+    path.write_text(path.read_text().replace("router:", aliases + "router:", 1))
+    app = LLM(use_fake(load_config(path), fake))
+    url = fake.serve("/cat.png", png(), content_type="image/png")
+    assert_refused_before_sending(app, fake, asking(url), "text", CapabilityError, "does not accept images")
+    assert fake.gets == []
+    app.chat(messages=[{"role": "user", "content": "no image: fine"}], model="text")
+    fake.reply("a cat")
+    assert app.chat(messages=asking(url), model="told").text == "a cat"
+    assert fake.gets == ["/cat.png"]

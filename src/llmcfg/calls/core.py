@@ -72,6 +72,16 @@ def build_messages(prompt: str | None, messages: list[Message] | None, system: s
     return built
 
 
+def require_vision(info: AliasInfo) -> None:
+    """An image is for ``info``: refused before anything is fetched or sent when the alias cannot
+    see (a provider would answer an error at best, drop the image silently at worst)."""
+    if not info.vision and info.mode != "ocr":
+        raise CapabilityError(
+            f"alias {info.alias!r} ({info.litellm_model}) does not accept images; "
+            "pick a vision alias, or set vision: true on it if LiteLLM's table is wrong"
+        )
+
+
 class CallCore(Outcomes):
     """State and steps every call shares. ``LLM`` adds the public methods on top."""
 

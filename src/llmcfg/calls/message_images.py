@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING, Any, cast
 
+from llmcfg.calls.core import require_vision
 from llmcfg.calls.pipeline import Either, Offload, Steps
 from llmcfg.exceptions import ForbiddenHostError, ImageError, ImageTooLargeError, NotAnImageError
 from llmcfg.images.decode import decode
@@ -39,6 +40,7 @@ from llmcfg.images.tokens import Detail, estimate_image_tokens, optimal_detail
 
 if TYPE_CHECKING:
     from llmcfg.calls.core import CallCore, Message
+    from llmcfg.config.aliases import AliasInfo
     from llmcfg.images.fetch import ImageFetcher
 
 __all__ = ["CheckedMessages", "message_image_steps"]
@@ -152,12 +154,14 @@ def _fetched_image(data: bytes, max_pixels: int, model: str, detail: Detail) -> 
     return image.data_url, chosen, tokens
 
 
-def message_image_steps(core: CallCore, model: str, messages: list[Message]) -> Steps[CheckedMessages]:
+def message_image_steps(core: CallCore, info: AliasInfo, messages: list[Message]) -> Steps[CheckedMessages]:
     """``messages`` with every image part through the intake (see the module docstring), images
-    normalised and counted for ``model`` (a LiteLLM model string)."""
+    normalised and counted for the alias ``info`` (which must accept images)."""
     parts = _parts(messages, core.fetcher)
     if not parts:
         return CheckedMessages(messages, 0)
+    require_vision(info)
+    model = info.litellm_model
     fetcher, caches = core.fetcher, core.caches if core.config.cache.enabled else None
     max_pixels = core.config.fetch.max_pixels
     checked = [dict(m) if isinstance(m, dict) else m for m in messages]

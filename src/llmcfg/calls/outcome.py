@@ -12,7 +12,7 @@ from llmcfg.calls.usage import Usage, tool_calls
 from llmcfg.config.aliases import AliasInfo, describe
 from llmcfg.config.schema import Config
 from llmcfg.config.validation import fallback_chain
-from llmcfg.exceptions import BudgetExceededError, ImageError, LLMCfgError, ProviderError
+from llmcfg.exceptions import BudgetExceededError, CapabilityError, ImageError, LLMCfgError, ProviderError
 from llmcfg.money.cost import CallCost, token_cost
 from llmcfg.money.events import CostLog, emit
 from llmcfg.money.usage_stats import UsageStats
@@ -164,8 +164,9 @@ class Outcomes:
         ``__cause__`` is a scrubbed stand-in of the original (whose text may echo the key)."""
         failed = attempts.pop(call.request_id)
         tried = (call.info.alias, *(g for g in failed if g != call.info.alias))
-        if isinstance(error, (BudgetExceededError, ImageError)):
-            tried = ()  # blocked before anything was sent (a stream's budget or image intake)
+        if isinstance(error, (BudgetExceededError, ImageError, CapabilityError)):
+            tried = ()  # blocked before anything was sent (a stream's budget, image intake or images
+            # for an alias that cannot see)
         translated = error if isinstance(error, LLMCfgError) else None
         if translated is None:
             secrets = self._runtime.secrets()

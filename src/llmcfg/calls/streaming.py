@@ -72,7 +72,7 @@ class StreamCall:
     def open(self) -> Steps[Any]:
         """Images through llmcfg's intake, reserve the worst case, then open the stream (the Router
         may fall back here)."""
-        checked = yield from message_image_steps(self.core, self.call.info.litellm_model, self.body)
+        checked = yield from message_image_steps(self.core, self.call.info, self.body)
         self.body, images = checked.messages, checked.image_tokens
         self.reservation = yield from self.core._reserve_steps(
             self.call, lambda info: chat_estimate(info, self.body, self.params, images)

@@ -91,7 +91,7 @@ class ChatJob(Job[ChatResult]):
     def prepare(self, call: Call) -> Steps[str | None]:
         self.params = self.core._chat_params(call, self.params)
         checked = yield from message_image_steps(
-            self.core, call.info.litellm_model, self.body
+            self.core, call.info, self.body
         )  # image URLs: llmcfg's intake
         self.body, self.image_tokens = checked.messages, checked.image_tokens
         return self.core._cache_key(call, self.cache, self.core.config.cache.text, self.body, self.params)
@@ -480,5 +480,5 @@ class TextMethods(CallCore):
             return None
         limit = {"max_tokens": max_tokens} if max_tokens is not None else {}
         body = build_messages(prompt, messages, None)
-        checked = drive(message_image_steps(self, info.litellm_model, body))
+        checked = drive(message_image_steps(self, info, body))
         return chat_estimate(info, checked.messages, limit, checked.image_tokens)

@@ -9,7 +9,7 @@ import hashlib
 from typing import Any
 
 from llmcfg.cache.store import CacheStats
-from llmcfg.calls.core import Call, CallCore
+from llmcfg.calls.core import Call, CallCore, require_vision
 from llmcfg.calls.image_kinds import ImageChatRequest, ImagineJob, OcrJob, VisionJob
 from llmcfg.calls.pipeline import Either, adrive, call_steps, drive
 from llmcfg.calls.usage import Usage
@@ -224,19 +224,12 @@ class ImageMethods(CallCore):
             lambda: image_bytes(image, fetcher, caches), lambda: aimage_bytes(image, fetcher, caches)
         )
 
-    def _require_vision(self, call: Call) -> None:
-        if not call.info.vision and call.info.mode != "ocr":
-            raise CapabilityError(
-                f"alias {call.info.alias!r} ({call.info.litellm_model}) does not accept images; "
-                "pick a vision alias, or set vision: true on it if LiteLLM's table is wrong"
-            )
-
     def _image_key(
         self, call: Call, cache: bool | None, data: bytes, recipe: list[Any], params: dict[str, Any]
     ) -> str | None:
         """Cache key of an image call. The raw bytes' digest plus the normalisation recipe (model,
         detail, mode) stands for the normalised image, so a hit skips decoding altogether."""
-        self._require_vision(call)
+        require_vision(call.info)
         return self._cache_key(call, cache, True, [hashlib.sha256(data).hexdigest(), *recipe], params)
 
     def _with_ocr_fallbacks(self, call: Call, params: dict[str, Any]) -> dict[str, Any]:
