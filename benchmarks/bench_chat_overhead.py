@@ -23,6 +23,8 @@ llmcfg's cost-log write is such a syscall, so it pays LiteLLM's logging inside `
 bare ``Router.completion`` returns first and its caller pays the same work at its next syscall (here:
 the next call's request). "settled" charges that work to the call that caused it on both sides, so
 its ratio is llmcfg's own overhead; "returned" is what a caller that does no I/O after the call sees.
+A last pair runs llm.chat with no cost log (nothing written after the call): its returned ratio
+shows where the difference goes.
 Run: python benchmarks/bench_chat_overhead.py [calls]
 """
 
@@ -209,6 +211,13 @@ def main() -> None:
         llm = llmcfg.LLM(use_fake(llmcfg.load_config(path), base_url, isolate=False))
         bare = bare_router(base_url)
         report("llm.chat", "Router.completion", *sync_side(llm, bare, calls))
+        # The same call with no cost log: no syscall between the Router's return and ours, so
+        # LiteLLM's logging work lands after the return on both sides (the mechanism, shown).
+        unlogged = Path(folder) / "no_cost_log.yaml"
+        unlogged.write_text(CONFIG.replace("cost_log: costs.jsonl, ", "cost_log: null, "))
+        silent = llmcfg.LLM(use_fake(llmcfg.load_config(unlogged), base_url, isolate=False))
+        ours, theirs = sync_side(silent, bare, calls)
+        report("llm.chat without a cost log", "Router.completion", {"wall": ours["wall"]}, theirs)
         report("llm.achat", "Router.acompletion", *asyncio.run(async_side(llm, bare, calls)))
         own_work(llm, bare)
         llm.chat(messages=MESSAGES, model="mini", cache=True)
