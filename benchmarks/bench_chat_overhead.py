@@ -23,8 +23,11 @@ llmcfg's cost-log write is such a syscall, so it pays LiteLLM's logging inside `
 bare ``Router.completion`` returns first and its caller pays the same work at its next syscall (here:
 the next call's request). "settled" charges that work to the call that caused it on both sides, so
 its ratio is llmcfg's own overhead; "returned" is what a caller that does no I/O after the call sees.
-A last pair runs llm.chat with no cost log (nothing written after the call): its returned ratio
-shows where the difference goes.
+Call by call, the logging work a bare call leaves behind is paid at the next call's first syscall,
+which is llmcfg's (its request id, its request): each llm.chat pays its own and the bare call's. So
+"in blocks" alternates the sides every 10 calls and counts only calls that follow one of their own
+side: each pays its own work. A last pair runs llm.chat with no cost log (nothing written after the
+call).
 Run: python benchmarks/bench_chat_overhead.py [calls]
 """
 
@@ -146,6 +149,27 @@ def sync_side(llm: llmcfg.LLM, bare: Any, calls: int) -> tuple[Samples, Samples]
     return ours, theirs
 
 
+def sync_blocks(llm: llmcfg.LLM, bare: Any, calls: int, block: int = 10) -> tuple[Samples, Samples]:
+    """Returned wall time with the sides alternating in blocks of ``block`` calls, the first call of
+    each block not counted. Call by call, the logging work a bare call leaves behind is paid at the
+    next call's first syscall, which is llmcfg's: each llm.chat would pay its own and the bare call's.
+    In blocks, every counted call follows a call of its own side: each pays only its own."""
+    ours: Samples = {"wall": [], "cpu": []}
+    theirs: Samples = {"wall": [], "cpu": []}
+    sides = (
+        (lambda: llm.chat(messages=MESSAGES, model="mini"), ours),
+        (lambda: bare.completion(model="mini", messages=MESSAGES), theirs),
+    )
+    for _ in range(max(1, calls // (block - 1))):
+        for call, samples in sides:
+            call()  # pays what the other side left behind
+            for _ in range(block - 1):
+                start = _clocks()
+                call()
+                _add(samples, start)
+    return ours, theirs
+
+
 async def async_side(llm: llmcfg.LLM, bare: Any, calls: int) -> tuple[Samples, Samples]:
     for _ in range(30):
         await llm.achat(messages=MESSAGES, model="mini")
@@ -211,6 +235,8 @@ def main() -> None:
         llm = llmcfg.LLM(use_fake(llmcfg.load_config(path), base_url, isolate=False))
         bare = bare_router(base_url)
         report("llm.chat", "Router.completion", *sync_side(llm, bare, calls))
+        ours, theirs = sync_blocks(llm, bare, calls)
+        report("llm.chat in blocks", "Router.completion", {"wall": ours["wall"]}, theirs)
         # The same call with no cost log: no syscall between the Router's return and ours, so
         # LiteLLM's logging work lands after the return on both sides (the mechanism, shown).
         unlogged = Path(folder) / "no_cost_log.yaml"
