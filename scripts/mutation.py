@@ -50,6 +50,7 @@ GROUPS: dict[str, tuple[list[str], list[str]]] = {
             "tests/test_fetch_limits.py",
             "tests/test_fetch_tls.py",
             "tests/test_fetch_intake.py",
+            "tests/test_fetch_connections.py",
         ],
     ),
     "decode": (["images/decode.py"], ["tests/test_decode.py"]),

@@ -233,11 +233,14 @@ def test_the_connection_goes_to_the_address_that_was_checked(
 def test_the_deadline_covers_a_slow_dns_lookup(driver: Driver, monkeypatch: pytest.MonkeyPatch) -> None:
     """A name server that answers after 3 s (an attacker's own domain can): a 1 s fetch ends at
     1 s, in both drivers. The sync runner used to wait for getaddrinfo however long it took, and
-    asyncio.run waited for the lookup left in its default executor."""
+    asyncio.run waited for the lookup left in its default executor. The lookup given up runs on in
+    a daemon thread (interpreter exit does not wait for it) named for what it is."""
     guarded = socket.getaddrinfo
+    lookup_threads: list[tuple[str, bool]] = []
 
     def slow_name_server(name: object, port: object, *args: object, **kwargs: object) -> object:
         if name == "slow-dns.test":
+            lookup_threads.append((threading.current_thread().name, threading.current_thread().daemon))
             time.sleep(3)
             name = "127.0.0.1"
         return guarded(name, port, *args, **kwargs)  # type: ignore[arg-type]
@@ -247,6 +250,7 @@ def test_the_deadline_covers_a_slow_dns_lookup(driver: Driver, monkeypatch: pyte
     with pytest.raises(ImageFetchError, match=r"longer than fetch\.timeout_s \(1 s, a total deadline"):
         driver(fetcher(timeout_s=1), "http://slow-dns.test/a.png")
     assert time.monotonic() - start < 1.8
+    assert lookup_threads == [("llmcfg-fetch-lookup", True)]
 
 
 REFUSALS = [

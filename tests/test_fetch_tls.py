@@ -16,6 +16,7 @@ import pytest
 
 from llmcfg import ImageFetchError
 from llmcfg.images.fetch import ImageFetcher
+from tests.fetching import DRIVERS, Driver
 from tests.images import png
 
 pytestmark = pytest.mark.skipif(
@@ -55,6 +56,7 @@ SEEN_SNI: list[str | None] = []
 
 class _Image(BaseHTTPRequestHandler):
     body = png()
+    timeout = 5  # seconds a connection may stay silent (handshake included)
 
     def do_GET(self) -> None:
         self.send_response(200)
@@ -75,7 +77,9 @@ def https_server(tmp_path: Path) -> Iterator[tuple[int, Path]]:
     context.load_cert_chain(cert, key)
     context.sni_callback = lambda sock, name, ctx: SEEN_SNI.append(name)  # type: ignore[assignment,misc]
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Image)
-    server.socket = context.wrap_socket(server.socket, server_side=True)
+    # the handshake in the handler's thread, not in accept(): a client that never finishes one
+    # must not block the server (its later tests and its shutdown)
+    server.socket = context.wrap_socket(server.socket, server_side=True, do_handshake_on_connect=False)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield server.server_address[1], cert
@@ -112,3 +116,19 @@ def test_a_certificate_for_another_name_is_refused(
     policy.allowed_domains = ["other.test"]
     with pytest.raises(ImageFetchError, match="download failed"):
         policy.fetch(f"https://other.test:{port}/a.png")  # the server's certificate names images.test
+
+
+@pytest.mark.parametrize("driver", DRIVERS)
+def test_https_through_the_fetchers_own_transport(
+    https_server: tuple[int, Path], dns: dict[str, str], monkeypatch: pytest.MonkeyPatch, driver: Driver
+) -> None:
+    """No test transport: the fetcher's own (the synchronous one wraps every connection to cut its
+    waits at the deadline, TLS included), trusting the test certificate the standard way."""
+    port, cert = https_server
+    dns["images.test"] = "127.0.0.1"
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert))
+    SEEN_SNI.clear()
+    policy = ImageFetcher(allowed_domains=["images.test"], allow_private_networks=["127.0.0.1/32"])
+    fetched = driver(policy, f"https://images.test:{port}/a.png")
+    assert (fetched.data, fetched.content_type) == (_Image.body, "image/png")
+    assert SEEN_SNI == ["images.test"]
