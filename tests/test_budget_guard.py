@@ -59,17 +59,21 @@ def make_guard(
     return lambda: BudgetGuard(config, clock=lambda: NOW, store=store)
 
 
+def windows_of(alias: str, kind: str) -> list[str]:
+    return sorted(
+        f"{scope}:{period}"
+        for scope in ("total", f"alias={alias}", f"kind={kind}")
+        for period in (f"day:{DAY}", f"month:{MONTH}")
+    )
+
+
 def test_a_reservation_lands_in_the_windows_of_its_alias_and_kind(
     make_guard: Callable[[], BudgetGuard],
 ) -> None:
     guard = make_guard()
     reservation = guard.reserve("mini", "chat", 0.4)
     assert (reservation.alias, reservation.amount) == ("mini", 0.4)
-    assert sorted(reservation.windows) == sorted(
-        f"{scope}:{period}"
-        for scope in ("total", "alias=mini", "kind=chat")
-        for period in (f"day:{DAY}", f"month:{MONTH}")
-    )
+    assert sorted(reservation.windows) == windows_of("mini", "chat")
     guard.settle(reservation, 0.3)
     spend = guard.spend()
     assert spend[f"alias=mini:day:{DAY}"].spent_usd == pytest.approx(0.3)
@@ -112,6 +116,10 @@ def test_the_async_forms_do_what_the_sync_ones_do(make_guard: Callable[[], Budge
     async def calls() -> None:
         first = await guard.areserve("mini", "chat", 0.4)
         assert (first.alias, first.amount) == ("mini", 0.4)
+        assert sorted(first.windows) == windows_of("mini", "chat")
+        embed = await guard.areserve("gpt4o", "embed", 0.1)  # the kind's own windows
+        assert sorted(embed.windows) == windows_of("gpt4o", "embed")
+        await guard.arelease(embed)
         await guard.asettle(first, 0.35)
         second = await guard.areserve("mini", "chat", 0.5)
         with pytest.raises(BudgetExceededError, match=r"per_alias\.mini\.daily_usd"):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import queue
 import signal
 import time
 from collections.abc import Iterator
@@ -98,12 +99,38 @@ def test_a_killed_process_reservation_expires(store_at: tuple[str, str]) -> None
     ready = context.Event()
     child = context.Process(target=_reserve_and_hang, args=(*store_at, ready))
     child.start()
-    assert ready.wait(60)
+    deadline = time.monotonic() + 60
+    while not ready.wait(0.05):  # a child that fails fails the test now, not after the minute
+        assert child.exitcode is None, f"the child failed before reserving (exit code {child.exitcode})"
+        assert time.monotonic() < deadline
     os.kill(child.pid or 0, signal.SIGKILL)
     child.join()
     store = open_store(*store_at)
     assert store.reserve("mine", WINDOWS, {"total:day:d": 1.0}, 0.5, NOW + 10, 30) is not None  # still held
     assert store.reserve("mine", WINDOWS, {"total:day:d": 1.0}, 0.5, NOW + 31, 30) is None  # expired: freed
+
+
+def _answers(workers: list[Any], results: Any, within_s: float) -> list[Any]:
+    """Start the workers and collect one answer from each. A worker that dies instead (an error in
+    the store) fails the test at once; the others, waiting at a barrier for it, are stopped."""
+    for worker in workers:
+        worker.start()
+    answers: list[Any] = []
+    deadline = time.monotonic() + within_s
+    try:
+        while len(answers) < len(workers):
+            try:
+                answers.append(results.get(timeout=0.05))
+            except queue.Empty:
+                failed = [worker.exitcode for worker in workers if worker.exitcode not in (None, 0)]
+                assert not failed, f"a worker failed (exit codes {failed})"
+                assert time.monotonic() < deadline, "the workers did not finish in time"
+    finally:
+        for worker in workers:
+            if len(answers) < len(workers):
+                worker.terminate()
+            worker.join()
+    return answers
 
 
 def _hammer(kind: str, where: str, count: int, results: multiprocessing.Queue) -> None:  # type: ignore[type-arg]
@@ -143,11 +170,7 @@ def test_simultaneous_reservations_never_both_fit(store_at: tuple[str, str]) -> 
     results = context.Queue()
     barrier = context.Barrier(4)
     workers = [context.Process(target=_race, args=(*store_at, barrier, results)) for _ in range(4)]
-    for worker in workers:
-        worker.start()
-    granted = [round_ for _ in workers for round_ in results.get(timeout=900)]
-    for worker in workers:
-        worker.join()
+    granted = [round_ for answer in _answers(workers, results, 900) for round_ in answer]
     doubled = sorted({r for r in granted if granted.count(r) > 1})
     assert not doubled, f"rounds where two reservations both fit: {doubled}"
     assert sorted(granted) == list(range(ROUNDS))
@@ -157,11 +180,7 @@ def test_reservations_are_atomic_across_processes(store_at: tuple[str, str]) -> 
     context = multiprocessing.get_context("spawn")
     results = context.Queue()
     workers = [context.Process(target=_hammer, args=(*store_at, 60, results)) for _ in range(4)]
-    for worker in workers:
-        worker.start()
-    granted = sum(results.get(timeout=120) for _ in workers)
-    for worker in workers:
-        worker.join()
+    granted = sum(_answers(workers, results, 120))
     spent = open_store(*store_at).totals(WINDOWS, NOW)["total:day:d"][0]
     assert granted == 100  # 240 asked, exactly the limit's worth granted
     assert spent == pytest.approx(1.0)
