@@ -88,6 +88,27 @@ def test_schemes_and_userinfo_are_refused(url: str, driver: Driver) -> None:
         driver(ImageFetcher(), url)
 
 
+def test_the_keyword_defaults_are_the_config_sections() -> None:
+    """``llmcfg.ImageFetcher()`` is the ``fetch:`` section left empty: docs/images.md gives one
+    table of defaults for both."""
+    from llmcfg.config.schema import FetchConfig
+
+    def settings(fetcher: ImageFetcher) -> dict[str, object]:
+        return {name: value for name, value in vars(fetcher).items() if not name.startswith("_")}
+
+    assert settings(ImageFetcher()) == settings(ImageFetcher(**FetchConfig().model_dump()))
+    assert settings(ImageFetcher()) == {
+        "allowed_domains": [],
+        "allow_http": False,
+        "allowed_networks": [],
+        "max_bytes": 10 * 1024 * 1024,
+        "timeout_s": 30,
+        "max_redirects": 3,
+        "max_pixels": 50_000_000,
+        "local_files": True,
+    }
+
+
 def test_http_is_refused_unless_allowed() -> None:
     with pytest.raises(ForbiddenHostError, match="plain http"):
         ImageFetcher().fetch("http://example.test/a.png")
@@ -227,12 +248,24 @@ def test_html_is_refused_as_not_an_image_from_its_bytes(fake: FakeProvider, driv
         driver(fetcher(), html)
 
 
-def test_refusal_logs_one_event() -> None:
+@pytest.mark.parametrize("driver", DRIVERS)
+def test_refusal_logs_one_event_naming_the_refused_hop(fake: FakeProvider, driver: Driver) -> None:
+    """The event is about the URL that was refused (after redirects), shown without its query."""
     import structlog
 
-    with structlog.testing.capture_logs() as logs, pytest.raises(ForbiddenHostError):
-        ImageFetcher(allow_http=True).fetch("http://10.0.0.1/x")
-    assert [e["event"] for e in logs] == ["image.fetch_refused"]
+    url = fake.redirect("/r", "http://10.0.0.1:8080/x.png?sig=secret")
+    with structlog.testing.capture_logs() as logs, pytest.raises(ForbiddenHostError) as refused:
+        driver(fetcher(), url)
+    assert logs == [
+        {
+            "event": "image.fetch_refused",
+            "log_level": "warning",
+            "url": "http://10.0.0.1:8080/x.png?\u2026",
+            "host": "10.0.0.1",
+            "error": "ForbiddenHostError",
+            "reason": str(refused.value),
+        }
+    ]
 
 
 def test_name_is_resolved_once_and_the_checked_address_is_used(

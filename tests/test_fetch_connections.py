@@ -210,3 +210,17 @@ def test_proxy_settings_in_the_environment_are_ignored(
         proxy.server_close()
     assert PROXY_ASKED == []
     assert fake.gets == ["/a.png"]
+
+
+@pytest.mark.parametrize("driver", DRIVERS)
+def test_a_timeout_before_the_deadline_names_the_setting(driver: Driver) -> None:
+    """httpx's own timeout can fire a moment before the deadline (each wait gets the time left):
+    the refusal still names ``fetch.timeout_s``. The remote end here is a transport that times out."""
+
+    def timing_out(request: httpx.Request) -> httpx.Response:
+        raise httpx.ReadTimeout("timed out", request=request)
+
+    transport = httpx.MockTransport(timing_out)
+    with pytest.raises(ImageFetchError) as refused:
+        driver(fetcher(transport=transport, async_transport=transport), "http://127.0.0.1:9/a.png")
+    assert str(refused.value) == "download timed out (fetch.timeout_s: 5 s)"

@@ -30,6 +30,7 @@ import structlog
 
 from llmcfg.exceptions import ForbiddenHostError, ImageFetchError
 from llmcfg.images.addresses import check_address
+from llmcfg.images.decode import DEFAULT_MAX_PIXELS
 from llmcfg.images.fetch_steps import (
     Driver,
     FetchedImage,
@@ -164,7 +165,7 @@ class ImageFetcher:
         max_size_mb: float = 10.0,
         timeout_s: float = 30.0,
         max_redirects: int = 3,
-        max_pixels: int | None = None,
+        max_pixels: int | None = DEFAULT_MAX_PIXELS,
         local_files: bool = True,
         transport: httpx.BaseTransport | None = None,
         async_transport: httpx.AsyncBaseTransport | None = None,
