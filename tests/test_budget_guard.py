@@ -278,3 +278,11 @@ def test_the_redis_store_is_opened_from_the_config(
     assert guard.store is guard.store  # opened once
     assert guard.store.url == redis_url
     guard.close()
+
+
+def test_the_redis_store_defaults_to_the_local_redis(write_config: Callable[[str], Path]) -> None:
+    text = CONFIG.replace("budgets:\n", "budgets:\n  store: redis\n")
+    guard = BudgetGuard(load_config(write_config(text)), clock=lambda: NOW)
+    assert isinstance(guard.store, RedisStore)  # opening does not connect
+    assert guard.store.url == "redis://127.0.0.1:6379/0"
+    guard.close()

@@ -399,3 +399,69 @@ def test_an_sqlite_error_that_is_not_a_lock_is_not_called_locked(tmp_path: Path)
 def test_totals_of_no_windows_is_empty(store: BudgetStore) -> None:
     store.reserve("r1", WINDOWS, LIMITS, 0.5, NOW, 60)
     assert store.totals([], NOW) == {}
+
+
+@pytest.mark.parametrize("form", ["sync", "async"])
+def test_a_settle_the_ledger_refuses_is_rolled_back_and_the_ledger_stays_usable(
+    form: str, tmp_path: Path
+) -> None:
+    """SQLite refuses to store a NaN cost (NOT NULL): the settle is a BudgetStoreError, undone as a
+    whole (its reservation is still held, nothing spent), and the next operations work."""
+    store = LocalStore(str(tmp_path / "budget"))
+
+    async def each(operation: Any) -> Any:
+        return await operation
+
+    def run(name: str, *args: Any) -> Any:
+        if form == "sync":
+            return getattr(store, name)(*args)
+        return asyncio.run(each(getattr(store, "a" + name)(*args)))
+
+    assert run("reserve", "r1", WINDOWS, LIMITS, 0.3, NOW, 60) is None
+    with pytest.raises(BudgetStoreError) as caught:
+        run("settle", "r1", WINDOWS, float("nan"))
+    assert "cannot use the ledger (IntegrityError: NOT NULL constraint failed: spent.usd)" in str(
+        caught.value
+    )
+    assert store.totals(WINDOWS, NOW)["total:day:d"] == (0.0, pytest.approx(0.3), 0)  # undone
+    assert run("reserve", "r2", WINDOWS, LIMITS, 0.7, NOW, 60) is None
+    run("settle", "r1", WINDOWS, 0.2)
+    run("release", "r2")
+    assert store.totals(WINDOWS, NOW)["total:day:d"] == (pytest.approx(0.2), 0.0, 0)
+    store.close()
+
+
+def _held_ids(store: LocalStore) -> set[str]:
+    with contextlib.closing(sqlite3.connect(store.path)) as db:
+        return {row[0] for row in db.execute("SELECT id FROM held")}
+
+
+@pytest.mark.parametrize("form", ["sync", "async"])
+def test_expired_reservations_are_deleted_from_the_file_at_most_once_a_minute(
+    form: str, tmp_path: Path
+) -> None:
+    """Expired reservations stop counting at once (tested above); a reservation deletes them from the
+    file when the last purge is a minute away, forward or back (a clock set back), so the table
+    stays small without a DELETE on every call."""
+    store = LocalStore(str(tmp_path / "budget"))
+    other = LocalStore(store.directory)  # another process on the same ledger: its own purge clock
+
+    async def each(operation: Any) -> Any:
+        return await operation
+
+    def reserve(on: LocalStore, reservation_id: str, now: float, ttl_s: float) -> None:
+        if form == "sync":
+            assert on.reserve(reservation_id, WINDOWS, {}, 0.1, now, ttl_s) is None
+        else:
+            assert asyncio.run(each(on.areserve(reservation_id, WINDOWS, {}, 0.1, now, ttl_s))) is None
+
+    reserve(store, "a", NOW, 10)  # the first reservation purges (nothing to delete)
+    reserve(store, "b", NOW + 59.9, 100)  # "a" has expired, but the last purge is 59.9 s ago
+    assert _held_ids(store) == {"a", "b"}
+    reserve(store, "c", NOW + 60, 100)  # a minute: "a" is deleted
+    assert _held_ids(store) == {"b", "c"}
+    reserve(other, "old", NOW - 200, 10)  # expired long ago
+    reserve(store, "d", NOW, 100)  # the clock set back a minute: purges again
+    assert _held_ids(store) == {"b", "c", "d"}
+    store.close()
+    other.close()
