@@ -114,6 +114,23 @@ def test_http_is_refused_unless_allowed() -> None:
         ImageFetcher().fetch("http://example.test/a.png")
 
 
+@pytest.mark.parametrize("driver", DRIVERS)
+def test_allow_private_networks_true_allows_every_address(fake: FakeProvider, driver: Driver) -> None:
+    fake.serve("/a.png", png())
+    policy = ImageFetcher(allow_http=True, allow_private_networks=True)
+    assert driver(policy, f"http://127.0.0.1:{fake.port}/a.png").data == png()
+    with pytest.raises(ImageFetchError, match="download failed") as refused:  # allowed, then not answered:
+        driver(policy, f"http://[::1]:{fake.port}/a.png")  # the fake listens on IPv4 only
+    assert not isinstance(refused.value, ForbiddenHostError)
+
+
+def test_an_allowed_network_may_be_written_with_host_bits(fake: FakeProvider) -> None:
+    """``127.0.0.5/8`` means 127.0.0.0/8, as an operator writing an address of the network means."""
+    fake.serve("/a.png", png())
+    policy = ImageFetcher(allow_http=True, allow_private_networks=["127.0.0.5/8"])
+    assert policy.fetch(f"http://127.0.0.1:{fake.port}/a.png").data == png()
+
+
 ADDRESSES = [
     "127.0.0.1",
     "127.1",
