@@ -779,3 +779,56 @@ def test_shown_url_cuts_a_long_url_at_300_characters() -> None:
     assert shown_url(exact) == exact
     assert shown_url(exact + "y") == exact + "\u2026"
     assert shown_url(exact + "y?sig=1") == exact + "\u2026?\u2026"
+
+
+TOKEN = "bot123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw"  # a Telegram bot token's shape
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        (
+            f"https://api.telegram.test/file/{TOKEN}/photos/file_0.jpg",
+            "https://api.telegram.test/file/\u2026/photos/file_0.jpg",
+        ),
+        (
+            "https://hooks.test/services/T0/B0/aB3dE6gH9jK2mN5pQ8sT1vW4",
+            "https://hooks.test/services/T0/B0/\u2026",
+        ),
+        (
+            "https://a.test/eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.SflKxwRJSMeKKF2QT4fwpMeJf36POk6yJV_adQssw5c/x.png",
+            "https://a.test/\u2026/x.png",
+        ),
+        (
+            "https://a.test/img/123e4567-e89b-12d3-a456-426614174000",
+            "https://a.test/img/\u2026",
+        ),  # a UUID: hidden too
+        (
+            "https://a.test/a1b2c3d4e5f6g7h8i9j0",
+            "https://a.test/\u2026",
+        ),  # 20 characters: the shortest hidden
+        ("https://a.test/a1b2c3d4e5f6g7h8i9j", "https://a.test/a1b2c3d4e5f6g7h8i9j"),  # 19: kept
+        ("https://a.test/ABCDEFGHIJ0123456789", "https://a.test/\u2026"),  # upper case and digits
+        ("https://a.test/abcdefghijABCDEFGHIJ", "https://a.test/\u2026"),  # both cases
+        (
+            "https://a.test/abcdefghijklmnopqrstuvwxyz",
+            "https://a.test/abcdefghijklmnopqrstuvwxyz",
+        ),  # one kind: a word
+        (
+            "https://a.test/IMG_20240101_123456789.jpg",
+            "https://a.test/IMG_20240101_123456789.jpg",
+        ),  # a file name
+        ("https://a.test/screenshot-2024-01-01.webp", "https://a.test/screenshot-2024-01-01.webp"),
+        ("https://a.test/k/aB3dE6gH9jK2mN5pQ8sT1vW4.x", "https://a.test/k/\u2026"),  # .x is no extension
+        ("https://a.test/photo%20of%20a%20cat%202024.png", "https://a.test/photo%20of%20a%20cat%202024.png"),
+        (
+            "https://a.test/a/b c/aB3dE6gH9jK2mN5pQ8sT1vW4 x",
+            "https://a.test/a/b c/aB3dE6gH9jK2mN5pQ8sT1vW4 x",
+        ),  # not a token's alphabet
+    ],
+)
+def test_shown_url_hides_a_path_segment_shaped_like_a_credential(url: str, shown: str) -> None:
+    """Some services put the secret in the path (Telegram's bot token, a webhook's secret): a log
+    must not show it, while file names and words stay readable."""
+    assert shown_url(url) == shown
+    assert shown_url(url + "?sig=1") == shown + "?\u2026"

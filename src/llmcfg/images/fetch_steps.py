@@ -134,16 +134,36 @@ class Driver(Generic[_T]):
 _HIDDEN = "?\u2026"  # what stands for a query string and fragment in messages and events
 
 
+# A path segment shaped like a credential (a bot token, a webhook secret, a JWT): 20 or more
+# characters of a token's alphabet mixing at least two of lower case, upper case and digits, unless
+# it is a file name (``IMG_20240101_123456.jpg``).
+_TOKEN_SEGMENT = re.compile(r"[A-Za-z0-9_\-:.~+=%]{20,}")
+_FILE_NAME = re.compile(r"\.[A-Za-z][A-Za-z0-9]{1,4}")
+_CHARACTER_KINDS = (re.compile(r"[a-z]"), re.compile(r"[A-Z]"), re.compile(r"[0-9]"))
+
+
+def _credential_shaped(segment: str) -> bool:
+    if not _TOKEN_SEGMENT.fullmatch(segment):
+        return False
+    name, dot, extension = segment.rpartition(".")
+    if dot and name and _FILE_NAME.fullmatch(dot + extension):
+        return False
+    return sum(bool(kind.search(segment)) for kind in _CHARACTER_KINDS) >= 2
+
+
 def shown_url(url: str) -> str:
     """``url`` as messages and events may show it: ``scheme://host[:port]/path``, the query and
-    fragment replaced by ``?…``, the user info left out, at most 300 characters. Signed URLs carry
-    their secret in the query (``X-Amz-Signature``, ``sig=``, ``token=``): a log is no place for it.
-    Plain string work, so a URL that does not even parse is shown the same way."""
+    fragment replaced by ``?…``, the user info left out, a path segment shaped like a credential
+    replaced by ``…``, at most 300 characters. Signed URLs carry their secret in the query
+    (``X-Amz-Signature``, ``sig=``, ``token=``), some services in the path (a Telegram bot token, a
+    webhook's secret): a log is no place for either. Plain string work, so a URL that does not even
+    parse is shown the same way."""
     cuts = [index for index in (url.find("?"), url.find("#")) if index >= 0]
     head, hidden = (url[: min(cuts)], _HIDDEN) if cuts else (url, "")
     scheme, separator, rest = head.partition("://")
     if separator:
         authority, slash, path = rest.partition("/")
+        path = "/".join("\u2026" if _credential_shaped(part) else part for part in path.split("/"))
         head = f"{scheme}://{authority.rpartition('@')[2]}{slash}{path}"
     return head[:300] + ("\u2026" if len(head) > 300 else "") + hidden
 
