@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from llmcfg import BudgetExceededError, load_config
+from llmcfg.money.budget.estimate import Estimate
 from llmcfg.money.budget.guard import BudgetGuard
 from llmcfg.money.budget.redis_store import RedisStore
 from llmcfg.money.budget.stores import BudgetStore, LocalStore, Refusal, WindowTotals
@@ -286,3 +287,36 @@ def test_the_redis_store_defaults_to_the_local_redis(write_config: Callable[[str
     assert isinstance(guard.store, RedisStore)  # opening does not connect
     assert guard.store.url == "redis://127.0.0.1:6379/0"
     guard.close()
+
+
+def test_a_refusal_carries_what_the_estimate_assumed(make_guard: Callable[[], BudgetGuard]) -> None:
+    """A plain number has no basis; an Estimate's basis is in the error and its message, whichever
+    limit refuses it (per request or a window's)."""
+    guard = make_guard()
+    with pytest.raises(BudgetExceededError) as caught:
+        guard.reserve("gpt4o", "chat", 0.6)
+    assert caught.value.basis == ""
+    assert str(caught.value) == (
+        "budget per_request_usd would be exceeded: spent $0.000000 of $0.500000, "
+        "this call may cost up to $0.600000"
+    )
+    assumed = "4096 out (budgets.assume_output_tokens)"
+    with pytest.raises(BudgetExceededError) as caught:
+        guard.reserve("gpt4o", "chat", Estimate(0.6, assumed))
+    assert (caught.value.limit_name, caught.value.basis) == ("per_request_usd", assumed)
+    guard.settle(guard.reserve("mini", "chat", 0.5), 0.6)
+    with pytest.raises(BudgetExceededError) as caught:
+        guard.reserve("mini", "chat", Estimate(0.45, assumed))
+    assert (caught.value.limit_name, caught.value.basis) == ("per_alias.mini.daily_usd", assumed)
+    assert str(caught.value).endswith(f"this call may cost up to $0.450000 (estimate: {assumed})")
+
+
+def test_spend_of_an_empty_ledger_lists_the_totals_and_the_limits(
+    make_guard: Callable[[], BudgetGuard],
+) -> None:
+    spend = make_guard().spend()
+    assert sorted(spend) == sorted(
+        [f"total:day:{DAY}", f"total:month:{MONTH}", f"alias=mini:day:{DAY}", f"kind=embed:month:{MONTH}"]
+    )
+    assert spend[f"alias=mini:day:{DAY}"].limit_usd == 1.0
+    assert spend[f"total:day:{DAY}"].limit_usd is None

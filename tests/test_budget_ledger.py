@@ -465,3 +465,48 @@ def test_expired_reservations_are_deleted_from_the_file_at_most_once_a_minute(
     assert _held_ids(store) == {"b", "c", "d"}
     store.close()
     other.close()
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("redis://user:pw@127.0.0.1:6380/2", "redis://user:***@127.0.0.1:6380/2"),  # the user stays
+        ("redis://:pw@ledger.internal/0", "redis://:***@ledger.internal/0"),  # no port: none added
+        ("unix://:pw@/run/redis.sock?db=1", "unix://:***@/run/redis.sock?db=1"),  # no host at all
+        ("redis://127.0.0.1:6379/0", "redis://127.0.0.1:6379/0"),  # no password: as written
+    ],
+)
+def test_the_redis_url_is_shown_with_only_the_password_hidden(url: str, shown: str) -> None:
+    assert RedisStore(url).url == shown  # opening does not connect
+
+
+def test_a_new_ledger_locked_while_it_is_set_up_is_opened_once_the_lock_goes(tmp_path: Path) -> None:
+    """Switching a new ledger to WAL is not covered by SQLite's busy timeout: another process's
+    lock on the file at that moment ("database is locked" at once) is waited out, then the ledger
+    works; a lock held past the busy timeout is the "stayed locked" error."""
+    folder = tmp_path / "budget"
+    folder.mkdir()
+    holder = sqlite3.connect(folder / "budget.sqlite3", isolation_level=None, check_same_thread=False)
+    holder.execute("BEGIN IMMEDIATE")  # a new file, another process setting it up
+    threading.Timer(0.3, holder.rollback).start()
+    store = LocalStore(str(folder), busy_timeout_s=5)
+    started = time.monotonic()
+    assert store.reserve("r1", WINDOWS, LIMITS, 0.5, NOW, 60) is None
+    assert time.monotonic() - started >= 0.25  # it did wait for the lock
+    assert store.totals(WINDOWS, NOW)["total:day:d"].reserved == pytest.approx(0.5)
+    store.close()
+    holder.close()
+
+    other = tmp_path / "other"
+    other.mkdir()
+    holder = sqlite3.connect(other / "budget.sqlite3", isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        with pytest.raises(BudgetStoreError, match=r"stayed locked by another process for 0\.2 s"):
+            LocalStore(str(other), busy_timeout_s=0.2).reserve("r1", WINDOWS, LIMITS, 0.5, NOW, 60)
+    finally:
+        holder.close()
+
+
+def test_a_ledger_waits_a_minute_for_another_process_by_default(tmp_path: Path) -> None:
+    assert LocalStore(str(tmp_path / "budget")).busy_timeout_s == 60.0
