@@ -89,21 +89,19 @@ def _timed_out(policy: Policy) -> ImageFetchError:
 
 
 class _DeadlineStream(httpcore.NetworkStream):
-    """A connection whose every wait is also cut at the fetch's deadline: a server that sends part
-    of a body and then stalls cannot hold a synchronous fetch past ``timeout_s``."""
+    """A connection whose every wait is cut at the fetch's deadline: a server that sends part of a
+    body and then stalls cannot hold a synchronous fetch past ``timeout_s``. httpx's own timeout
+    (the ``timeout`` passed in) is the time left when the hop started, so the time left now is
+    never longer: it is the one limit used."""
 
     def __init__(self, inner: httpcore.NetworkStream, policy: Policy) -> None:
         self._inner, self._policy = inner, policy
 
-    def _limit(self, timeout: float | None) -> float:
-        left = self._policy.remaining()
-        return left if timeout is None else min(timeout, left)
-
     def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
-        return self._inner.read(max_bytes, self._limit(timeout))
+        return self._inner.read(max_bytes, self._policy.remaining())
 
     def write(self, buffer: bytes, timeout: float | None = None) -> None:
-        self._inner.write(buffer, self._limit(timeout))
+        self._inner.write(buffer, self._policy.remaining())
 
     def close(self) -> None:
         self._inner.close()
@@ -111,7 +109,7 @@ class _DeadlineStream(httpcore.NetworkStream):
     def start_tls(
         self, ssl_context: ssl.SSLContext, server_hostname: str | None = None, timeout: float | None = None
     ) -> httpcore.NetworkStream:
-        secured = self._inner.start_tls(ssl_context, server_hostname, self._limit(timeout))
+        secured = self._inner.start_tls(ssl_context, server_hostname, self._policy.remaining())
         return _DeadlineStream(secured, self._policy)
 
     def get_extra_info(self, info: str) -> Any:
@@ -130,10 +128,7 @@ class _DeadlineBackend(httpcore.NetworkBackend):
         local_address: str | None = None,
         socket_options: Iterable[Any] | None = None,
     ) -> httpcore.NetworkStream:
-        left = self._policy.remaining()
-        stream = self._inner.connect_tcp(
-            host, port, left if timeout is None else min(timeout, left), local_address, socket_options
-        )
+        stream = self._inner.connect_tcp(host, port, self._policy.remaining(), local_address, socket_options)
         return _DeadlineStream(stream, self._policy)
 
 
