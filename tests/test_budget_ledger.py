@@ -9,6 +9,7 @@ import contextlib
 import gc
 import socket
 import sqlite3
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -510,3 +511,13 @@ def test_a_new_ledger_locked_while_it_is_set_up_is_opened_once_the_lock_goes(tmp
 
 def test_a_ledger_waits_a_minute_for_another_process_by_default(tmp_path: Path) -> None:
     assert LocalStore(str(tmp_path / "budget")).busy_timeout_s == 60.0
+
+
+def test_without_the_redis_package_the_redis_ledger_says_what_to_install(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setitem(sys.modules, "redis", None)  # as if redis were not installed
+    with pytest.raises(ImportError) as caught:
+        RedisStore("redis://127.0.0.1:6379/0")
+    assert str(caught.value) == "budgets.store: redis needs the redis package: pip install redis"
+    assert caught.value.__suppress_context__  # the failed import is not shown as its context
