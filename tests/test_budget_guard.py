@@ -9,7 +9,7 @@ import contextlib
 import os
 import threading
 from collections.abc import Callable, Iterator
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -320,3 +320,11 @@ def test_spend_of_an_empty_ledger_lists_the_totals_and_the_limits(
     )
     assert spend[f"alias=mini:day:{DAY}"].limit_usd == 1.0
     assert spend[f"total:day:{DAY}"].limit_usd is None
+
+
+def test_the_default_clock_is_utc(write_config: Callable[[str], Path], tmp_path: Path) -> None:
+    """The day and month windows turn at midnight UTC whatever the machine's time zone."""
+    guard = BudgetGuard(load_config(write_config(CONFIG)), store=LocalStore(str(tmp_path / "l")))
+    assert guard.clock().utcoffset() == timedelta(0)
+    spend = guard.spend()
+    assert all(spend[key].resets_at.utcoffset() == timedelta(0) for key in spend)

@@ -78,8 +78,10 @@ def test_a_locked_ledger_says_so_and_how_long_it_waited(tmp_path: Path) -> None:
     holder = sqlite3.connect(store.path, isolation_level=None)
     holder.execute("BEGIN EXCLUSIVE")
     try:
+        started = time.monotonic()
         with pytest.raises(BudgetStoreError) as caught:
             store.reserve("r1", WINDOWS, LIMITS, 0.1, NOW, 60)
+        assert time.monotonic() - started < 3  # its own busy timeout, not SQLite's default (5 s)
         assert str(caught.value) == (
             f"budget store {store.path}: the ledger stayed locked by another process for 0.2 s; find the "
             "process holding it (a stuck or suspended program using the same cache.dir), or give this "
@@ -500,17 +502,22 @@ def test_a_new_ledger_locked_while_it_is_set_up_is_opened_once_the_lock_goes(tmp
 
     other = tmp_path / "other"
     other.mkdir()
-    holder = sqlite3.connect(other / "budget.sqlite3", isolation_level=None)
+    holder = sqlite3.connect(other / "budget.sqlite3", isolation_level=None, check_same_thread=False)
     holder.execute("BEGIN IMMEDIATE")
+    later = threading.Timer(1.0, holder.rollback)  # gone after the busy timeout: too late
+    later.start()
     try:
         with pytest.raises(BudgetStoreError, match=r"stayed locked by another process for 0\.2 s"):
             LocalStore(str(other), busy_timeout_s=0.2).reserve("r1", WINDOWS, LIMITS, 0.5, NOW, 60)
     finally:
+        later.join()
         holder.close()
 
 
 def test_a_ledger_waits_a_minute_for_another_process_by_default(tmp_path: Path) -> None:
-    assert LocalStore(str(tmp_path / "budget")).busy_timeout_s == 60.0
+    store = LocalStore(str(tmp_path / "budget"))
+    assert store.busy_timeout_s == 60.0
+    store.close()  # never used: nothing to close, no error
 
 
 def test_without_the_redis_package_the_redis_ledger_says_what_to_install(
