@@ -819,6 +819,10 @@ TOKEN = "bot123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw"  # a Telegram bot toke
             "https://a.test/IMG_20240101_123456789.jpg",
         ),  # a file name
         ("https://a.test/screenshot-2024-01-01.webp", "https://a.test/screenshot-2024-01-01.webp"),
+        (
+            "https://a.test/report.2024-01-01.final.png",
+            "https://a.test/report.2024-01-01.final.png",
+        ),  # last dot
         ("https://a.test/k/aB3dE6gH9jK2mN5pQ8sT1vW4.x", "https://a.test/k/\u2026"),  # .x is no extension
         ("https://a.test/photo%20of%20a%20cat%202024.png", "https://a.test/photo%20of%20a%20cat%202024.png"),
         (
