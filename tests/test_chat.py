@@ -115,6 +115,39 @@ def test_every_option_failing_says_what_was_tried(
     assert set(event["fallbacks_tried"]) == {"gpt4o", "llama-vision", "mini"}
 
 
+async def test_every_option_failing_says_what_was_tried_async(
+    llm: LLM, fake: FakeProvider, events: list[dict[str, Any]]
+) -> None:
+    fake.fail(500, times=None)
+    with pytest.raises(llmcfg.ProviderError) as caught:
+        await llm.achat("hi", model="gpt4o")
+    assert set(caught.value.tried) == {"gpt4o", "llama-vision", "mini"}
+    [event] = calls(events)
+    assert set(event["fallbacks_tried"]) == {"gpt4o", "llama-vision", "mini"}
+
+
+def test_llmcfg_listens_to_litellm_failures_only(llm: LLM, fake: FakeProvider) -> None:
+    """LiteLLM runs its input and success callbacks on every call in the process, the application's
+    own calls too (a success callback costs each call ~70 us of background logging work): llmcfg
+    needs to hear only which alias failed."""
+    import litellm
+
+    llm.chat("hi")
+
+    def ours(hooks: list[Any]) -> list[Any]:
+        return [hook for hook in hooks if type(hook).__module__.startswith("llmcfg")]
+
+    assert ours(litellm.failure_callback)
+    assert ours(litellm._async_failure_callback)
+    for hooks in (
+        litellm.callbacks,
+        litellm.input_callback,
+        litellm.success_callback,
+        litellm._async_success_callback,
+    ):
+        assert not ours(hooks)
+
+
 def test_one_event_per_call_with_the_documented_fields(
     llm: LLM, fake: FakeProvider, events: list[dict[str, Any]]
 ) -> None:
