@@ -21,6 +21,7 @@ providers:
   openrouter: {api_key: "${OPENROUTER_API_KEY:-k}"}
   anthropic: {api_key: "${ANTHROPIC_API_KEY:-k}"}
   azure: {api_key: "${AZURE_API_KEY:-k}", api_base: "https://example.test"}
+  fal_ai: {api_key: "${FAL_AI_API_KEY:-k}"}
 models:
   table: {model: openai/gpt-4o-mini}
   override: {model: openai/gpt-4o-mini, price: {input_per_mtok: 1.0, output_per_mtok: 7.0, cached_input_per_mtok: 0.3}}
@@ -35,6 +36,8 @@ models:
   mapped: {model: openai/dall-e-3, price: {per_image: {"hd/1792x1024": 0.2, "1024x1024": 0.03}}}
   gpt-image-15: {model: openai/gpt-image-1.5}
   azure-dalle3: {model: azure/dall-e-3}
+  flux: {model: fal_ai/fal-ai/flux/schnell}
+  flux-own: {model: fal_ai/fal-ai/flux/schnell, price: {per_image: {"1024x1024": 0.02}}}
 """
 M = 1e-6  # USD per token for 1 USD per million
 
@@ -173,6 +176,27 @@ def test_litellms_per_pixel_prices_under_the_providers_prefix(info: Callable[[st
     per_pixel = price_table()["azure/hd/1024-x-1792/dall-e-3"]["input_cost_per_pixel"]
     cost = image_cost(info("azure-dalle3"), "1024x1792", "hd", 3, None, None)
     assert cost == CallCost(pytest.approx(per_pixel * 1024 * 1792 * 3), "table")
+
+
+def test_a_flat_per_image_price_in_litellms_table_prices_every_size(
+    info: Callable[[str], AliasInfo], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """fal.ai, AIML, Recraft... have one ``output_cost_per_image`` per model, no size keys. The budget
+    reserved that price, so settling the call as unknown (and never counting it) let it past budgets."""
+    each = price_table()["fal_ai/fal-ai/flux/schnell"]["output_cost_per_image"]
+    for size in ("1024x1024", None):
+        assert image_cost(info("flux"), size, None, 3, None, None) == CallCost(
+            pytest.approx(3 * each), "table"
+        )
+    assert image_cost(info("flux"), "1024x1024", None, 3, None, 0.5) == CallCost(
+        0.5, "table"
+    )  # LiteLLM's figure
+    monkeypatch.setitem(price_table(), "1024-x-1024/fal-ai/flux/schnell", {"input_cost_per_image": 0.01})
+    assert image_cost(info("flux"), "1024x1024", None, 3, None, None) == CallCost(
+        pytest.approx(0.03), "table"
+    )
+    # the alias's own prices replace the table's: a size its map lacks is unknown, not the table's price
+    assert image_cost(info("flux-own"), "512x512", None, 3, None, None) == CallCost(None, "unknown")
 
 
 @pytest.mark.parametrize("size", [None, "auto", "1024-1024"])

@@ -90,7 +90,8 @@ def image_cost(
     """What ``count`` generated images cost. ``quality`` is the one in effect (the requested one,
     else the model's default). Order: the provider's figure; the alias's ``price.per_image`` (a
     number, or a map by size / quality/size); the image tokens LiteLLM priced (gpt-image); llmcfg's
-    list prices by size and quality; LiteLLM's table; else unknown."""
+    list prices by size and quality; LiteLLM's table by size, then its one price per image for the
+    model (fal.ai, Recraft: the figure the budget reserved); else unknown."""
     if reported is not None and info.reports_cost:
         return CallCost(reported, "provider")
     if info.price_source == "override" and info.per_image is not None:
@@ -108,4 +109,7 @@ def image_cost(
     table = _litellm_image_price(info.litellm_model, size, quality, count)
     if table is not None:
         return CallCost(table, "table")
+    if listed is None and info.price_source == "table" and info.per_image is not None:
+        return CallCost(info.per_image * count, "table")  # one price for every size (a listed model's
+        # per_image is only its dearest size: an unlisted size stays unknown)
     return CallCost(None, "unknown")
