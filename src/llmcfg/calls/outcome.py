@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from llmcfg.calls.hooks import CallHook
-from llmcfg.calls.usage import Usage, tool_calls
+from llmcfg.calls.usage import Usage, field, tool_calls
 from llmcfg.config.aliases import AliasInfo, describe
 from llmcfg.config.schema import Config
 from llmcfg.config.validation import fallback_chain
@@ -63,7 +63,7 @@ class Outcomes:
         return info
 
     def _answered_by(self, response: Any, call: Call) -> str:
-        hidden = getattr(response, "_hidden_params", None) or {}
+        hidden = field(response, "_hidden_params") or {}
         group = (hidden.get("additional_headers") or {}).get("x-litellm-model-group")
         if group in self.config.models:
             return str(group)
@@ -98,7 +98,7 @@ class Outcomes:
         """Which alias answered (a fallback, perhaps) and LiteLLM's hidden facts about the answer."""
         answered = self._answered_by(response, call) if response is not None else call.info.alias
         info = call.info if answered == call.info.alias else self._describe(answered)
-        return info, getattr(response, "_hidden_params", None) or {}
+        return info, field(response, "_hidden_params") or {}
 
     def _outcome(self, call: Call, info: AliasInfo, hidden: dict[str, Any], cost: CallCost) -> dict[str, Any]:
         """The fields every result shares: who answered, what was tried, cost and timing."""
