@@ -158,6 +158,7 @@ class ReplyHoldingRelay:
         self._listener = socket.create_server(("127.0.0.1", 0))
         self.url = f"redis://127.0.0.1:{self._listener.getsockname()[1]}/0"
         self._flowing: list[threading.Event] = []
+        self._cut: list[threading.Event] = []
         self._sockets: list[socket.socket] = [self._listener]
         threading.Thread(target=self._accept, daemon=True).start()
 
@@ -168,19 +169,27 @@ class ReplyHoldingRelay:
             except OSError:
                 return
             upstream = socket.create_connection(self._target)
-            flowing = threading.Event()
+            flowing, cut = threading.Event(), threading.Event()
             flowing.set()
             self._flowing.append(flowing)
+            self._cut.append(cut)
             self._sockets += [client, upstream]
-            threading.Thread(target=self._pump, args=(client, upstream, None), daemon=True).start()
-            threading.Thread(target=self._pump, args=(upstream, client, flowing), daemon=True).start()
+            threading.Thread(target=self._pump, args=(client, upstream, None, None), daemon=True).start()
+            threading.Thread(target=self._pump, args=(upstream, client, flowing, cut), daemon=True).start()
 
     @staticmethod
-    def _pump(source: socket.socket, sink: socket.socket, flowing: threading.Event | None) -> None:
+    def _pump(
+        source: socket.socket,
+        sink: socket.socket,
+        flowing: threading.Event | None,
+        cut: threading.Event | None,
+    ) -> None:
         with contextlib.suppress(OSError):
             while data := source.recv(65536):
                 if flowing is not None:
                     flowing.wait()
+                if cut is not None and cut.is_set():
+                    break
                 sink.sendall(data)
         for end in (source, sink):
             with contextlib.suppress(OSError):
@@ -189,6 +198,12 @@ class ReplyHoldingRelay:
     def hold_replies(self) -> None:
         for flowing in self._flowing:
             flowing.clear()
+
+    def cut_on_reply(self) -> None:
+        """The connections open now are closed when Redis answers: the request ran, its answer is
+        lost (a network that drops the connection at the wrong moment)."""
+        for cut in self._cut:
+            cut.set()
 
     def close(self) -> None:
         for flowing in self._flowing:
@@ -278,6 +293,42 @@ def test_a_failed_release_after_a_cancel_is_quiet(relay: ReplyHoldingRelay, redi
 
     asyncio.run(cancelled())
     assert reported == []
+    store.close()
+
+
+@pytest.mark.parametrize("driver", ["settle", "asettle"])
+def test_a_settle_whose_answer_is_lost_is_counted_once(
+    relay: ReplyHoldingRelay, redis_db: Any, driver: str
+) -> None:
+    """Redis ran the settle, the connection dropped before its answer came back: the store says so
+    (BudgetStoreError) and never sends it again; a settle sent twice would count the cost twice."""
+    store = RedisStore(relay.url, prefix="lost-test")
+
+    async def settle(reservation_id: str) -> None:
+        await store.asettle(reservation_id, WINDOWS, 0.25)
+
+    def run(reservation_id: str) -> None:
+        if driver == "settle":
+            store.settle(reservation_id, WINDOWS, 0.25)
+        else:
+            asyncio.run(settle(reservation_id))
+
+    async def both() -> None:  # one loop: its connection stays open between the two settles
+        await settle("warm-up")
+        relay.cut_on_reply()
+        with pytest.raises(BudgetStoreError, match="Redis did not answer"):
+            await settle("r1")
+
+    if driver == "settle":
+        run("warm-up")  # connected (to the relay) and the script loaded
+        relay.cut_on_reply()
+        with pytest.raises(BudgetStoreError, match="Redis did not answer"):
+            run("r1")
+    else:
+        asyncio.run(both())
+    assert float(redis_db.hget("lost-test:spent", "total:day:d")) == pytest.approx(0.5)  # 2 settles
+    run("r2")  # a new connection: the store works again
+    assert float(redis_db.hget("lost-test:spent", "total:day:d")) == pytest.approx(0.75)
     store.close()
 
 

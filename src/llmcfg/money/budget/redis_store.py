@@ -1,15 +1,24 @@
 """The budget ledger in Redis, for several machines: each operation is one Lua script, which Redis
 runs atomically, so check-and-reserve cannot interleave with another process's.
 
-One round trip per operation (``EVALSHA`` of a script loaded once). Sync calls use redis-py's client,
-async calls its ``redis.asyncio`` client (one per event loop): the same scripts, keys and arguments,
-only the wait differs, and an async call never blocks the loop."""
+One round trip per operation: ``EVALSHA`` of a script whose SHA is known up front (``EVAL`` once when
+Redis does not have it yet, e.g. after a restart). The round trip is sent on one of the store's own
+redis-py connections, taken from a list of idle ones and put back after the answer: redis-py's client
+layers (its pool's locks and bookkeeping, retries, observability hooks, response callbacks) cost more
+Python than the round trip itself, and a budget pays two per call. As redis-py's pool does, a
+connection that has something to read before the request is sent (closed by Redis, a stale answer) is
+reconnected first. A command is never re-sent after a failure: a settle that ran but whose answer was
+lost would be counted twice; the failure is a ``BudgetStoreError``. Sync calls use redis-py's
+connections, async calls ``redis.asyncio``'s (their own list per event loop): the same scripts, keys and
+arguments, only the wait differs, and an async call never blocks the loop."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import json
+import os
 from collections.abc import Callable
 from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
@@ -24,8 +33,8 @@ __all__ = ["RedisStore"]
 _RESERVE = """
 local reservations, spent = KEYS[1], KEYS[2]
 local id, amount, now, expires = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
-local windows = cjson.decode(ARGV[5])
-local limits = cjson.decode(ARGV[6])
+local spec = cjson.decode(ARGV[5])
+local windows, limits = spec[1], spec[2]
 local reserved = {}
 local all = redis.call('HGETALL', reservations)
 for i = 1, #all, 2 do
@@ -65,7 +74,7 @@ return true
 
 _SETTLE = """
 redis.call('HDEL', KEYS[1], ARGV[1])
-local windows = cjson.decode(ARGV[2])
+local windows = cjson.decode(ARGV[2])[1]
 for _, w in ipairs(windows) do
   if ARGV[3] == 'unknown' then redis.call('HINCRBY', KEYS[3], w, 1)
   else redis.call('HINCRBYFLOAT', KEYS[2], w, ARGV[3]) end
@@ -74,16 +83,8 @@ return true
 """
 
 
-class _Client:
-    """A redis-py client (sync or async) with the ledger's scripts registered on it."""
-
-    def __init__(self, client: Any) -> None:
-        self.client = client
-        self.scripts = {
-            "reserve": client.register_script(_RESERVE),
-            "settle": client.register_script(_SETTLE),
-            "release": client.register_script(_RELEASE),
-        }
+_SCRIPTS = {"reserve": _RESERVE, "settle": _SETTLE, "release": _RELEASE}
+_SHAS = {name: hashlib.sha1(text.encode()).hexdigest() for name, text in _SCRIPTS.items()}
 
 
 def _refusal(answer: Any) -> Refusal | None:
@@ -91,6 +92,24 @@ def _refusal(answer: Any) -> Refusal | None:
         return None
     window, limit, used = (part.decode() if isinstance(part, bytes) else str(part) for part in answer)
     return Refusal(window, float(limit), float(used))
+
+
+class _Idle:
+    """Connections not in use, of one process (sync) or one event loop (async)."""
+
+    __slots__ = ("connections", "owner", "pool")
+
+    def __init__(self, pool: Any, owner: object) -> None:
+        self.pool, self.owner = pool, owner
+        self.connections: list[Any] = []
+
+    def take(self) -> Any:
+        """An idle connection, or a new one (it connects when first used). ``list.pop`` is atomic:
+        two threads never get the same one."""
+        try:
+            return self.connections.pop()
+        except IndexError:
+            return self.pool.connection_class(**self.pool.connection_kwargs)
 
 
 class RedisStore:
@@ -102,13 +121,16 @@ class RedisStore:
         except ImportError:  # pragma: no cover - redis is a dependency; kept for a clear message
             raise ImportError("budgets.store: redis needs the redis package: pip install redis") from None
         self._errors = (redis.RedisError, OSError)
+        self._noscript = redis.exceptions.NoScriptError
         self.url = shown_url(url)
         self._url = url
         self._secret = urlsplit(url).password
-        self._sync = _Client(redis.Redis.from_url(url))
-        self._async: tuple[asyncio.AbstractEventLoop, _Client] | None = None
+        self._client = redis.Redis.from_url(url)  # spend() reads through it
+        self._sync = _Idle(self._client.connection_pool, os.getpid())
+        self._async: _Idle | None = None
         self._pending: set[asyncio.Task[None]] = set()  # releases of cancelled reservations
         self._keys = [f"{prefix}:reservations", f"{prefix}:spent", f"{prefix}:unpriced"]
+        self._specs: dict[tuple[tuple[str, ...], tuple[tuple[str, float], ...]], str] = {}
 
     def _trouble(self, error: Exception) -> BudgetStoreError:
         detail = str(error).replace(self._secret, "***") if self._secret else str(error)
@@ -127,16 +149,33 @@ class RedisStore:
             failure = self._trouble(error)
         raise failure
 
-    def _async_client(self) -> _Client:
-        """This event loop's client: an asyncio connection belongs to the loop that opened it."""
+    def _idle_sync(self) -> _Idle:
+        """This process's connections: a fork starts with none (it never writes to its parent's)."""
+        if self._sync.owner != os.getpid():
+            self._sync = _Idle(self._client.connection_pool, os.getpid())
+        return self._sync
+
+    def _idle_async(self) -> _Idle:
+        """This event loop's connections: an asyncio connection belongs to the loop that opened it."""
         loop = asyncio.get_running_loop()
-        if self._async is None or self._async[0] is not loop:
+        if self._async is None or self._async.owner is not loop:
             import redis.asyncio
 
-            self._async = (loop, _Client(redis.asyncio.Redis.from_url(self._url)))
-        return self._async[1]
+            self._async = _Idle(redis.asyncio.ConnectionPool.from_url(self._url), loop)
+        return self._async
 
     # -- the requests: written once, sent by either client -------------------------------------------
+    def _spec(self, windows: list[str], limits: dict[str, float]) -> str:
+        """The windows and limits as the reserve script reads them: encoded once per set (a call's
+        windows stay the same all day), not on every call."""
+        key = (tuple(windows), tuple(limits.items()))
+        spec = self._specs.get(key)
+        if spec is None:
+            if len(self._specs) > 1024:  # new days, new windows: never grows without end
+                self._specs.clear()
+            spec = self._specs[key] = json.dumps([windows, [[w, limit] for w, limit in limits.items()]])
+        return spec
+
     def _reserve_request(
         self,
         reservation_id: str,
@@ -146,29 +185,60 @@ class RedisStore:
         now: float,
         ttl_s: float,
     ) -> tuple[str, list[str], list[Any]]:
-        pairs = json.dumps([[window, limit] for window, limit in limits.items()])
-        args = [reservation_id, amount, now, now + ttl_s, json.dumps(windows), pairs]
+        args = [reservation_id, amount, now, now + ttl_s, self._spec(windows, limits)]
         return "reserve", self._keys[:2], args
 
     def _settle_request(
         self, reservation_id: str, windows: list[str], actual: float | None
     ) -> tuple[str, list[str], list[Any]]:
         amount = "unknown" if actual is None else repr(float(actual))
-        return "settle", self._keys, [reservation_id, json.dumps(windows), amount]
+        return "settle", self._keys, [reservation_id, self._spec(windows, {}), amount]
 
     def _release_request(self, reservation_id: str) -> tuple[str, list[str], list[Any]]:
         return "release", self._keys[:1], [reservation_id]
 
     def _send(self, request: tuple[str, list[str], list[Any]]) -> Any:
         name, keys, args = request
-        return self._guarded(lambda: self._sync.scripts[name](keys=keys, args=args))
+        idle = self._idle_sync()
+        connection = idle.take()
+        try:
+            if connection.can_read():  # closed by Redis while idle, or an answer nobody read
+                connection.disconnect()
+            try:
+                connection.send_command("EVALSHA", _SHAS[name], len(keys), *keys, *args)
+                answer = connection.read_response()
+            except self._noscript:  # the script did not run: Redis does not have it (yet)
+                connection.send_command("EVAL", _SCRIPTS[name], len(keys), *keys, *args)
+                answer = connection.read_response()
+        except self._errors as error:
+            connection.disconnect()
+            failure = self._trouble(error)
+        else:
+            idle.connections.append(connection)
+            return answer
+        raise failure
 
     async def _asend(self, request: tuple[str, list[str], list[Any]]) -> Any:
         name, keys, args = request
+        idle = self._idle_async()
+        connection = idle.take()
         try:
-            return await self._async_client().scripts[name](keys=keys, args=args)
-        except self._errors as error:
+            if connection.is_connected and await connection.can_read_destructive():
+                await connection.disconnect()
+            try:
+                await connection.send_command("EVALSHA", _SHAS[name], len(keys), *keys, *args)
+                answer = await connection.read_response()
+            except self._noscript:
+                await connection.send_command("EVAL", _SCRIPTS[name], len(keys), *keys, *args)
+                answer = await connection.read_response()
+        except BaseException as error:  # cancelled too: what the connection holds now is unknown
+            await connection.disconnect(nowait=True)
+            if not isinstance(error, self._errors):
+                raise
             failure = self._trouble(error)
+        else:
+            idle.connections.append(connection)
+            return answer
         raise failure
 
     # -- the store protocol ----------------------------------------------------------------------------
@@ -224,7 +294,7 @@ class RedisStore:
         return self._guarded(lambda: self._totals(windows, now))
 
     def _totals(self, windows: list[str], now: float) -> dict[str, WindowTotals]:
-        client = self._sync.client
+        client = self._client
         reserved: dict[str, float] = {}
         for raw in client.hvals(self._keys[0]):
             entry = json.loads(raw)
@@ -239,5 +309,8 @@ class RedisStore:
         }
 
     def close(self) -> None:
-        self._sync.client.close()
+        idle, self._sync.connections = self._sync.connections, []
+        for connection in idle:
+            connection.disconnect()
+        self._client.close()
         self._async = None  # its connections belong to their loop; dropped with it
