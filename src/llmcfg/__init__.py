@@ -19,6 +19,11 @@ from typing import TYPE_CHECKING, Any
 
 # LiteLLM downloads its price table at import unless told not to; the user's own choice wins.
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+# onnxruntime (the offline OCR engine's runtime; 1.32 on Linux) sends usage telemetry to
+# mobile.events.data.microsoft.com from its import on, every few seconds: an offline engine must not.
+# Read once, when onnxruntime loads, so it is set here, before any llmcfg code can import it; the
+# user's own choice wins (ORT_DISABLE_TELEMETRY=0).
+os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
 
 from llmcfg.exceptions import (  # cheap: plain classes, no dependencies
     AuthenticationError,
