@@ -4,7 +4,14 @@
    achat): `LLM.chat` with a daily limit against the same call without budgets, alternating, medians.
    Target: < 0.3 ms added per call. Also the store's reserve + settle alone.
 (The cost report against DuckDB: bench_costs_report.py.)
-Two clocks: wall time, and the calling thread's CPU time (steadier on a loaded machine).
+Three clocks: wall time until the call returns; wall time until the call *and the logging work LiteLLM
+started for it* (its logging thread pool, and for achat its tasks on the loop) are done ("settled"); and
+the calling thread's CPU time (steadier on a loaded machine). LiteLLM hands each call's success logging
+(~0.3 ms of Python) to a thread after a sync call and to the loop after an async one; whichever of the
+caller's steps next releases the GIL (a syscall) or awaits pays it. With budgets that is the settle's
+round trip, inside the call; without, the caller's next call. "settled" charges that work to the call
+that caused it on both sides, so its difference is what budgets add; "returned" is what a caller that
+does nothing after the call sees.
 Run: python benchmarks/bench_budget_and_report.py [calls]
 """
 
@@ -18,6 +25,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, wait
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -72,7 +80,40 @@ def _clocks() -> tuple[float, float]:
     return time.perf_counter(), time.thread_time()
 
 
-Samples = dict[str, list[float]]  # "wall" and "cpu": seconds per call
+Samples = dict[str, list[float]]  # "wall", "settled" and "cpu": seconds per call
+
+
+def _samples() -> Samples:
+    return {"wall": [], "settled": [], "cpu": []}
+
+
+class LoggingWork:
+    """The futures of the work LiteLLM hands to its logging thread pool, to wait for them."""
+
+    def __init__(self) -> None:
+        from litellm.litellm_core_utils.thread_pool_executor import executor
+
+        self.pending: list[Future[Any]] = []
+        submit = executor.submit
+
+        def recording_submit(fn: Any, /, *args: Any, **kwargs: Any) -> Future[Any]:
+            future = submit(fn, *args, **kwargs)
+            self.pending.append(future)
+            return future
+
+        executor.submit = recording_submit  # type: ignore[method-assign]
+
+    def settle(self) -> None:
+        wait(self.pending)
+        self.pending.clear()
+
+    async def asettle(self, before: set[asyncio.Task[Any]]) -> None:
+        """The threads' work, and the tasks started on the loop since ``before``."""
+        self.settle()
+        started = asyncio.all_tasks() - before - {asyncio.current_task()}
+        if started:
+            await asyncio.wait(started, timeout=1.0)
+        self.settle()
 
 
 def _record(samples: Samples, start: tuple[float, float]) -> None:
@@ -81,26 +122,35 @@ def _record(samples: Samples, start: tuple[float, float]) -> None:
     samples["cpu"].append(cpu - start[1])
 
 
-def _medians(plain: Callable[[], Any], guarded: Callable[[], Any], calls: int) -> tuple[Samples, Samples]:
+def _settled(samples: Samples, start: tuple[float, float]) -> None:
+    samples["settled"].append(time.perf_counter() - start[0])
+
+
+def _medians(
+    plain: Callable[[], Any], guarded: Callable[[], Any], calls: int, work: LoggingWork
+) -> tuple[Samples, Samples]:
     for _ in range(20):
         plain()
         guarded()
-    without: Samples = {"wall": [], "cpu": []}
-    with_budget: Samples = {"wall": [], "cpu": []}
+    work.settle()
+    without, with_budget = _samples(), _samples()
     for index in range(calls):  # the order alternates: neither side is always the second call
         for side in (plain, guarded) if index % 2 else (guarded, plain):
+            samples = without if side is plain else with_budget
             start = _clocks()
             side()
-            _record(without if side is plain else with_budget, start)
+            _record(samples, start)
+            work.settle()
+            _settled(samples, start)
     return without, with_budget
 
 
 def _show(name: str, driver: str, without: Samples, with_budget: Samples) -> None:
-    for clock in ("wall", "cpu"):
+    for clock in ("wall", "settled", "cpu"):
         b = statistics.median(without[clock]) * 1000
         a = statistics.median(with_budget[clock]) * 1000
         print(
-            f"{name:>6} store, {driver:<5} {clock:<4}: {a:.3f} ms with budgets, {b:.3f} ms without: "
+            f"{name:>6} store, {driver:<5} {clock:<7}: {a:.3f} ms with budgets, {b:.3f} ms without: "
             f"+{a - b:.3f} ms ({a / b:.3f}x); target < 0.3 ms"
         )
 
@@ -113,6 +163,7 @@ def bench_budget(calls: int) -> None:
     server = context.Process(target=_serve, args=(urls, stop), daemon=True)
     server.start()
     fake = urls.get(timeout=60)
+    work = LoggingWork()
     messages = [{"role": "user", "content": "hello there"}]
     with tempfile.TemporaryDirectory() as folder, _redis(Path(folder)) as redis_url:
         stores = {"local": "  store: local\n"}
@@ -131,18 +182,22 @@ def bench_budget(calls: int) -> None:
                 lambda: plain.chat(messages=messages, model="mini", max_tokens=50),
                 lambda g=guarded: g.chat(messages=messages, model="mini", max_tokens=50),  # type: ignore[misc]
                 calls,
+                work,
             )
             _show(name, "chat", without, with_budget)
 
             async def both(g: Any = guarded) -> tuple[Samples, Samples]:
-                loop_plain: Samples = {"wall": [], "cpu": []}
-                loop_guarded: Samples = {"wall": [], "cpu": []}
+                loop_plain, loop_guarded = _samples(), _samples()
                 for index in range(calls + 20):  # the order alternates, as for chat
                     for llm, samples in ((plain, loop_plain), (g, loop_guarded))[:: 1 if index % 2 else -1]:
+                        before = asyncio.all_tasks()
                         start = _clocks()
                         await llm.achat(messages=messages, model="mini", max_tokens=50)
                         if index >= 20:
                             _record(samples, start)
+                        await work.asettle(before)
+                        if index >= 20:
+                            _settled(samples, start)
                 return loop_plain, loop_guarded
 
             _show(name, "achat", *asyncio.run(both()))
@@ -151,20 +206,37 @@ def bench_budget(calls: int) -> None:
 
 
 def bench_store_operations() -> None:
-    """The local store's own work: one reserve plus one settle, nothing else running."""
-    from llmcfg.money.budget.stores import LocalStore
+    """Each store's own work: one reserve plus one settle, nothing else running (sync and async)."""
+    from llmcfg.money.budget.redis_store import RedisStore
+    from llmcfg.money.budget.stores import BudgetStore, LocalStore
 
-    with tempfile.TemporaryDirectory() as folder:
-        store = LocalStore(folder)
-        windows = [f"w{i}" for i in range(6)]
-        times = []
+    windows = [f"w{i}" for i in range(6)]
+
+    async def pairs(store: BudgetStore, times: list[float]) -> None:
         for index in range(500):
-            start = time.perf_counter()
-            store.reserve(str(index), windows, {"w0": 1e9}, 0.001, time.time(), 900)
-            store.settle(str(index), windows, 0.0005)
-            times.append(time.perf_counter() - start)
-        store.close()
-    print(f"local store reserve + settle alone: {statistics.median(times) * 1000:.3f} ms median")
+            start = time.thread_time()
+            await store.areserve(str(index), windows, {"w0": 1e9}, 0.001, time.time(), 900)  # type: ignore[attr-defined]
+            await store.asettle(str(index), windows, 0.0005)  # type: ignore[attr-defined]
+            times.append(time.thread_time() - start)
+
+    with tempfile.TemporaryDirectory() as folder, _redis(Path(folder)) as redis_url:
+        stores: dict[str, BudgetStore] = {"local": LocalStore(folder)}
+        if redis_url is not None:
+            stores["redis"] = RedisStore(redis_url)
+        for name, store in stores.items():
+            times: list[float] = []
+            for index in range(500):
+                start = time.thread_time()
+                store.reserve(str(index), windows, {"w0": 1e9}, 0.001, time.time(), 900)
+                store.settle(str(index), windows, 0.0005)
+                times.append(time.thread_time() - start)
+            async_times: list[float] = []
+            asyncio.run(pairs(store, async_times))
+            store.close()
+            print(
+                f"{name} store reserve + settle alone (CPU): {statistics.median(times) * 1000:.3f} ms sync, "
+                f"{statistics.median(async_times) * 1000:.3f} ms async"
+            )
 
 
 if __name__ == "__main__":
