@@ -1,7 +1,8 @@
 """Shared fixtures. The network guard is installed at import, before any test or thread runs:
 no test can open a connection beyond loopback, even when the code under test is wrong. Python
 subprocesses started by tests inherit it (tests/netguard_site on PYTHONPATH) and report refusals
-to a log file that every test checks."""
+to a log file that every test checks. Native code that honours the proxy variables is sent to a
+loopback trap (tests/proxy_trap.py) that every test checks too."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from llmcfg import LLM, load_config
 from llmcfg.testing import FakeProvider, use_fake
 from tests.guarded import SITE
 from tests.netguard import FAKE_DNS, LOG_VARIABLE, NetworkGuardError, blocked_connections, install
+from tests.proxy_trap import ProxyTrap
 
 __all__ = [
     "CHILD_LOG",
@@ -36,6 +38,8 @@ _log_fd, CHILD_LOG = tempfile.mkstemp(prefix="llmcfg-netguard-", suffix=".log")
 os.close(_log_fd)
 atexit.register(lambda: Path(CHILD_LOG).unlink(missing_ok=True))
 os.environ[LOG_VARIABLE] = CHILD_LOG
+PROXY_TRAP = ProxyTrap()
+PROXY_TRAP.install()
 
 
 def child_refusals() -> list[str]:
@@ -56,11 +60,15 @@ def _no_leaks(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Every test starts with no provider keys set and fails if anything tried the network."""
     for name in ("OPENAI_API_KEY", "OPENROUTER_API_KEY", "LLMCFG_CONFIG"):
         monkeypatch.delenv(name, raising=False)
-    before, children = len(blocked_connections), len(child_refusals())
+    before, children, trapped = len(blocked_connections), len(child_refusals()), len(PROXY_TRAP.received)
     yield
     structlog.reset_defaults()  # the CLI configures structlog for its process; tests share one
     assert len(blocked_connections) == before, f"blocked connections: {blocked_connections[before:]}"
     assert len(child_refusals()) == children, f"blocked in a subprocess: {child_refusals()[children:]}"
+    assert len(PROXY_TRAP.received) == trapped, (
+        "something (native code, this test's or a background thread of an earlier one) asked the "
+        f"proxy variables for a way out: {PROXY_TRAP.received[trapped:]}"
+    )
 
 
 @pytest.fixture

@@ -19,6 +19,7 @@ from llmcfg.testing import FakeProvider, use_fake
 from tests.conftest import BASIC, child_refusals, expected_child_refusals
 from tests.guarded import guarded_env
 from tests.images import png
+from tests.proxy_trap import PROXY_VARIABLES
 
 LLMCFG = Path(sys.executable).parent / "llmcfg"  # the console script pip installed
 
@@ -60,9 +61,14 @@ def _pointed(write_config: Any, fake: FakeProvider, extra: str = "cache: {dir: c
     return write_config(text + extra)
 
 
-def test_the_guard_is_active_in_cli_subprocesses(cli: Run, write_config: Any) -> None:
+def test_the_guard_is_active_in_cli_subprocesses(
+    cli: Run, write_config: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The CLI child's refused connection reaches the log the autouse fixture checks (the child
-    itself swallows it into an error line, so the log is what makes the test that started it fail)."""
+    itself swallows it into an error line, so the log is what makes the test that started it fail).
+    The socket guard is what is tested: the proxy variables (the session's trap) are taken away."""
+    for name in PROXY_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
     # 192.0.2.1 is TEST-NET-1: without the guard this would try the network (and time out).
     path = write_config(BASIC.replace("http://127.0.0.1:9/v1", "http://192.0.2.1:9/v1"))
     before = child_refusals()

@@ -88,3 +88,24 @@ def test_the_cli_runs_under_the_guard(tmp_path) -> None:  # type: ignore[no-unty
     code = "import socket, llmcfg.cli.main\nprint(socket.socket.connect.__name__)"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.stdout.strip() == "_guarded_connect", done.stderr
+
+
+def test_a_client_that_follows_the_proxy_variables_lands_in_the_trap() -> None:
+    """Native code (libcurl) is outside the socket guard; what honours the proxy variables, in this
+    process or a child, reaches the session's loopback trap instead. A child's urllib stands in
+    for it here."""
+    import subprocess
+    import sys
+    import time
+
+    from tests.conftest import PROXY_TRAP
+
+    before = len(PROXY_TRAP.received)
+    code = "import urllib.request\ntry:\n    urllib.request.urlopen('http://example.test/x', timeout=5)\nexcept OSError:\n    pass\n"
+    subprocess.run([sys.executable, "-c", code], timeout=60, check=True)
+    deadline = time.monotonic() + 5
+    while len(PROXY_TRAP.received) == before and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert PROXY_TRAP.received[before:]
+    assert PROXY_TRAP.received[before].startswith(b"GET http://example.test/x")
+    del PROXY_TRAP.received[before:]  # provoked here: not a leak for the autouse check
