@@ -103,13 +103,13 @@ class _Idle:
         self.pool, self.owner = pool, owner
         self.connections: list[Any] = []
 
-    def take(self) -> Any:
-        """An idle connection, or a new one (it connects when first used). ``list.pop`` is atomic:
-        two threads never get the same one."""
+    def take(self) -> tuple[Any, bool]:
+        """An idle connection, or a new one (it connects when first used), and whether it was idle.
+        ``list.pop`` is atomic: two threads never get the same one."""
         try:
-            return self.connections.pop()
+            return self.connections.pop(), True
         except IndexError:
-            return self.pool.connection_class(**self.pool.connection_kwargs)
+            return self.pool.connection_class(**self.pool.connection_kwargs), False
 
 
 class RedisStore:
@@ -197,13 +197,28 @@ class RedisStore:
     def _release_request(self, reservation_id: str) -> tuple[str, list[str], list[Any]]:
         return "release", self._keys[:1], [reservation_id]
 
+    def _stale(self, connection: Any) -> bool:
+        """Whether an idle connection must not be used: Redis closed it (a restart, its idle
+        ``timeout``, CLIENT KILL) or it holds an answer nobody read. Checked before anything is sent,
+        as redis-py's pool does: reconnecting then cannot run an operation twice."""
+        try:
+            return bool(connection.can_read())
+        except self._errors:  # closed: reading it says so by raising
+            return True
+
+    async def _astale(self, connection: Any) -> bool:
+        try:
+            return bool(connection.is_connected and await connection.can_read_destructive())
+        except self._errors:
+            return True
+
     def _send(self, request: tuple[str, list[str], list[Any]]) -> Any:
         name, keys, args = request
         idle = self._idle_sync()
-        connection = idle.take()
+        connection, was_idle = idle.take()
         try:
-            if connection.can_read():  # closed by Redis while idle, or an answer nobody read
-                connection.disconnect()
+            if was_idle and self._stale(connection):
+                connection.disconnect()  # it connects again when sent to
             try:
                 connection.send_command("EVALSHA", _SHAS[name], len(keys), *keys, *args)
                 answer = connection.read_response()
@@ -221,9 +236,9 @@ class RedisStore:
     async def _asend(self, request: tuple[str, list[str], list[Any]]) -> Any:
         name, keys, args = request
         idle = self._idle_async()
-        connection = idle.take()
+        connection, was_idle = idle.take()
         try:
-            if connection.is_connected and await connection.can_read_destructive():
+            if was_idle and await self._astale(connection):
                 await connection.disconnect()
             try:
                 await connection.send_command("EVALSHA", _SHAS[name], len(keys), *keys, *args)

@@ -1,0 +1,98 @@
+"""The Redis ledger's own connections (taken from an idle list and put back, one list per process and
+per event loop): reused, replaced when Redis closed them while idle, and a script Redis forgot
+(a restart, SCRIPT FLUSH) sent again in full -- on a real redis-server."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from llmcfg.money.budget.redis_store import RedisStore
+from tests.redis_server import redis_server
+
+NOW = 1_800_000_000.0
+WINDOWS = ["total:day:d", "alias=a:day:d"]
+LIMITS = {"total:day:d": 1.0}
+
+
+@pytest.fixture(scope="module")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    with redis_server(tmp_path_factory.mktemp("redis")) as url:
+        yield url
+
+
+@pytest.fixture
+def redis_db(redis_url: str) -> Iterator[Any]:
+    import redis
+
+    client = redis.Redis.from_url(redis_url)
+    client.flushdb()
+    yield client
+    client.close()
+
+
+def _connections(redis_db: Any) -> int:
+    return int(redis_db.info("stats")["total_connections_received"])
+
+
+Steps = Callable[[RedisStore, Callable[[], None]], None]
+
+
+def _sync_steps(store: RedisStore, between: Callable[[], None]) -> None:
+    assert store.reserve("r1", WINDOWS, LIMITS, 0.25, NOW, 60) is None
+    store.settle("r1", WINDOWS, 0.25)
+    between()
+    assert store.reserve("r2", WINDOWS, LIMITS, 0.25, NOW, 60) is None
+    store.settle("r2", WINDOWS, 0.25)
+
+
+def _async_steps(store: RedisStore, between: Callable[[], None]) -> None:
+    async def steps() -> None:
+        assert await store.areserve("r1", WINDOWS, LIMITS, 0.25, NOW, 60) is None
+        await store.asettle("r1", WINDOWS, 0.25)
+        between()
+        await asyncio.sleep(0.1)  # the loop runs between two calls: it reads what Redis did meanwhile
+        assert await store.areserve("r2", WINDOWS, LIMITS, 0.25, NOW, 60) is None
+        await store.asettle("r2", WINDOWS, 0.25)
+
+    asyncio.run(steps())
+
+
+DRIVERS = [pytest.param(_sync_steps, id="sync"), pytest.param(_async_steps, id="async")]
+
+
+@pytest.mark.parametrize("steps", DRIVERS)
+def test_one_caller_s_operations_share_one_connection(redis_db: Any, redis_url: str, steps: Steps) -> None:
+    store = RedisStore(redis_url, prefix="reuse-test")
+    before = _connections(redis_db)
+    steps(store, lambda: None)
+    assert _connections(redis_db) - before == 1
+    assert store.totals(WINDOWS, NOW)["total:day:d"] == (pytest.approx(0.5), 0.0, 0)
+    store.close()
+
+
+@pytest.mark.parametrize("steps", DRIVERS)
+def test_a_connection_redis_closed_while_idle_is_replaced(
+    redis_db: Any, redis_url: str, steps: Steps
+) -> None:
+    """Redis closed the store's idle connection (a restart, its idle ``timeout``, CLIENT KILL): the next
+    operation opens a new one instead of failing."""
+    store = RedisStore(redis_url, prefix="killed-test")
+
+    def kill_the_store_s_connections() -> None:
+        assert redis_db.client_kill_filter(_type="normal", skipme=True) >= 1
+
+    steps(store, kill_the_store_s_connections)
+    assert store.totals(WINDOWS, NOW)["total:day:d"] == (pytest.approx(0.5), 0.0, 0)
+    store.close()
+
+
+@pytest.mark.parametrize("steps", DRIVERS)
+def test_a_script_redis_forgot_is_sent_again(redis_db: Any, redis_url: str, steps: Steps) -> None:
+    store = RedisStore(redis_url, prefix="flushed-test")
+    steps(store, redis_db.script_flush)
+    assert store.totals(WINDOWS, NOW)["total:day:d"] == (pytest.approx(0.5), 0.0, 0)
+    store.close()
