@@ -64,6 +64,16 @@ GROUPS: dict[str, tuple[list[str], list[str]]] = {
             "tests/test_budgets.py",
         ],
     ),
+    # the Redis ledger alone (its own connections since session 5): a quicker re-run than "budget"
+    "budget-redis": (
+        ["money/budget/redis_store.py"],
+        [
+            "tests/test_redis_connections.py",
+            "tests/test_budget_ledger.py",
+            "tests/test_budget_stores.py",
+            "tests/test_budgets.py",
+        ],
+    ),
     # the price rules one by one (fast, no HTTP), then the calls that apply them end to end
     "cost": (
         ["money/cost.py"],

@@ -96,3 +96,17 @@ def test_a_script_redis_forgot_is_sent_again(redis_db: Any, redis_url: str, step
     steps(store, redis_db.script_flush)
     assert store.totals(WINDOWS, NOW)["total:day:d"] == (pytest.approx(0.5), 0.0, 0)
     store.close()
+
+
+def test_a_new_day_or_a_new_limit_is_checked_against_its_own_windows(redis_db: Any, redis_url: str) -> None:
+    """The windows and limits are encoded once per set and reused: a store that lives past midnight
+    (new window names) or through a config reload (a new limit) must reserve against the new set."""
+    store = RedisStore(redis_url, prefix="spec-test")
+    assert store.reserve("d1", ["total:day:d1"], {"total:day:d1": 1.0}, 0.75, NOW, 60) is None
+    # same windows, a higher limit after a reload: admitted where the old limit refuses
+    assert store.reserve("d2", ["total:day:d1"], {"total:day:d1": 1.0}, 0.5, NOW, 60) is not None
+    assert store.reserve("d3", ["total:day:d1"], {"total:day:d1": 2.0}, 0.5, NOW, 60) is None
+    # the next day: a fresh window, under its own (lower) limit
+    refused = store.reserve("d4", ["total:day:d2"], {"total:day:d2": 0.5}, 0.75, NOW + 86400, 60)
+    assert refused is not None
+    assert store.reserve("d5", ["total:day:d2"], {"total:day:d2": 0.5}, 0.25, NOW + 86400, 60) is None
