@@ -20,7 +20,7 @@ import ipaddress
 import socket
 import ssl
 import threading
-from collections.abc import AsyncIterator, Generator, Iterable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Generator, Iterable, Iterator
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
@@ -48,6 +48,7 @@ __all__ = ["FetchedImage", "ImageFetcher", "check_address"]
 
 _logger = structlog.get_logger("llmcfg")
 _T = TypeVar("_T")
+_S = TypeVar("_S")
 
 
 def _addresses(infos: list[Any]) -> list[str]:
@@ -142,6 +143,19 @@ def _deadline_transport(policy: Policy) -> httpx.HTTPTransport:
     if isinstance(backend, httpcore.NetworkBackend):
         pool._network_backend = _DeadlineBackend(backend, policy)  # type: ignore[union-attr]
     return transport
+
+
+async def _within(step: Awaitable[_S], seconds: float) -> _S:
+    """``asyncio.wait_for``, without losing a cancel. Before Python 3.12, ``wait_for`` returns the
+    step's result and drops a ``task.cancel()`` that lands in the loop turn the step completes: the
+    fetch would go on and the call be sent (and charged) after its caller cancelled it. The cancel
+    is still counted on the task (3.11: ``Task.cancelling``), so it is raised here. Python 3.10 has
+    no such count: the race stays there."""
+    result = await asyncio.wait_for(step, seconds)
+    task = asyncio.current_task()
+    if task is not None and getattr(task, "cancelling", lambda: 0)():
+        raise asyncio.CancelledError
+    return result
 
 
 class ImageFetcher:
@@ -260,7 +274,7 @@ class ImageFetcher:
                 while (step := driver.next()) is not None:
                     if isinstance(step, Resolve):
                         lookup = asyncio.wrap_future(_lookup(step.host, step.port))
-                        driver.reply = await asyncio.wait_for(lookup, policy.remaining())
+                        driver.reply = await _within(lookup, policy.remaining())
                     elif isinstance(step, Send):
                         await hop.aclose()
                         if client is None:
@@ -268,13 +282,11 @@ class ImageFetcher:
                             opened = httpx.AsyncClient(transport=transport, trust_env=False)
                             client = await stack.enter_async_context(opened)
                         request = client.stream("GET", step.url, timeout=policy.remaining(), **step.options)
-                        response = await asyncio.wait_for(
-                            hop.enter_async_context(request), policy.remaining()
-                        )
+                        response = await _within(hop.enter_async_context(request), policy.remaining())
                         driver.reply, chunks = response, response.aiter_raw()
                     else:
                         assert chunks is not None  # the steps ask for the body only after a response
-                        driver.reply = await asyncio.wait_for(anext(chunks, b""), policy.remaining())
+                        driver.reply = await _within(anext(chunks, b""), policy.remaining())
                 return driver.result
 
     # -- public -----------------------------------------------------------------------------------
