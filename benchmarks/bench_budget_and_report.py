@@ -25,7 +25,6 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, wait
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -34,6 +33,7 @@ os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # tests.redis_server
 
 import structlog
+from bench_chat_overhead import LoggingWork as ChatLoggingWork  # a sibling script
 
 import llmcfg
 from llmcfg.testing import FakeProvider, use_fake
@@ -87,25 +87,8 @@ def _samples() -> Samples:
     return {"wall": [], "settled": [], "cpu": []}
 
 
-class LoggingWork:
-    """The futures of the work LiteLLM hands to its logging thread pool, to wait for them."""
-
-    def __init__(self) -> None:
-        from litellm.litellm_core_utils.thread_pool_executor import executor
-
-        self.pending: list[Future[Any]] = []
-        submit = executor.submit
-
-        def recording_submit(fn: Any, /, *args: Any, **kwargs: Any) -> Future[Any]:
-            future = submit(fn, *args, **kwargs)
-            self.pending.append(future)
-            return future
-
-        executor.submit = recording_submit  # type: ignore[method-assign]
-
-    def settle(self) -> None:
-        wait(self.pending)
-        self.pending.clear()
+class LoggingWork(ChatLoggingWork):
+    """bench_chat_overhead's wait for LiteLLM's logging thread pool, and for achat its loop tasks."""
 
     async def asettle(self, before: set[asyncio.Task[Any]]) -> None:
         """The threads' work, and the tasks started on the loop since ``before``."""
