@@ -109,3 +109,89 @@ def test_a_client_that_follows_the_proxy_variables_lands_in_the_trap() -> None:
     assert PROXY_TRAP.received[before:]
     assert PROXY_TRAP.received[before].startswith(b"GET http://example.test/x")
     del PROXY_TRAP.received[before:]  # provoked here: not a leak for the autouse check
+
+
+# The per-test check itself (conftest's autouse ``_no_leaks``): an inner session that uses it, run in
+# this process (the same guard, trap and lists; nothing leaves loopback), must fail the test during
+# which something tried a way out -- and only that one. Without these, deleting one of its asserts
+# would leave the suite green: the tests above read the lists and the trap directly.
+INNER_CONFTEST = "from tests.conftest import _no_leaks  # noqa: F401\n"
+
+INNER_TESTS = """
+import socket
+import subprocess
+import sys
+import urllib.request
+
+
+def test_quiet_before():
+    pass
+
+
+def test_asks_the_proxy_variables_for_a_way_out():
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler())  # reads the variables now
+    try:
+        opener.open("http://leak.example.test/telemetry", timeout=5)  # the trap answers by closing
+    except OSError:
+        pass
+
+
+def test_connects_beyond_loopback():
+    try:
+        socket.socket().connect(("192.0.2.7", 80))  # TEST-NET-1, refused before any packet
+    except AssertionError:  # the guard's NetworkGuardError, swallowed as careless code would
+        pass
+
+
+def test_a_child_connects_beyond_loopback():
+    code = "import socket\\ntry:\\n    socket.socket().connect(('192.0.2.8', 80))\\nexcept AssertionError:\\n    pass\\n"
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+def test_quiet_after():
+    pass
+"""
+
+
+def test_the_autouse_check_fails_exactly_the_test_that_leaked(pytester: pytest.Pytester) -> None:
+    from tests.conftest import PROXY_TRAP, child_refusals, expected_child_refusals
+
+    trapped, blocked, children = len(PROXY_TRAP.received), len(blocked_connections), child_refusals()
+    pytester.makeconftest(INNER_CONFTEST)
+    pytester.makepyfile(test_inner=INNER_TESTS)
+    options = [
+        "-p",
+        "no:cacheprovider",
+        "-p",
+        "no:xdist",
+        "-o",
+        "asyncio_default_fixture_loop_scope=function",
+    ]
+    result = pytester.runpytest_inprocess(*options)
+    proxied, refused = PROXY_TRAP.received[trapped:], blocked_connections[blocked:]
+    in_child = expected_child_refusals(children)
+    del PROXY_TRAP.received[trapped:], blocked_connections[blocked:]  # provoked here: not this test's leaks
+    assert [request.split(b"\r\n")[0] for request in proxied] == [
+        b"GET http://leak.example.test/telemetry HTTP/1.1"
+    ]
+    assert refused == [("192.0.2.7", 80)]
+    assert [line.split(" ", 1)[1] for line in in_child] == ["('192.0.2.8', 80)"]
+    outcomes = {
+        (report.nodeid.split("::")[-1], report.when): (report.outcome, str(report.longrepr or ""))
+        for report in result.reprec.getreports("pytest_runtest_logreport")  # type: ignore[attr-defined]
+        if report.outcome != "passed"
+    }
+    assert sorted(outcomes) == [  # each leaker passes its call and fails at teardown; the quiet ones pass
+        ("test_a_child_connects_beyond_loopback", "teardown"),
+        ("test_asks_the_proxy_variables_for_a_way_out", "teardown"),
+        ("test_connects_beyond_loopback", "teardown"),
+    ]
+    said = {name: message for (name, _), (_, message) in outcomes.items()}
+    assert (
+        "asked the proxy variables for a way out: [b'GET http://leak.example.test/telemetry"
+        in (said["test_asks_the_proxy_variables_for_a_way_out"])
+    )
+    assert "blocked connections: [('192.0.2.7', 80)]" in said["test_connects_beyond_loopback"]
+    assert 'blocked in a subprocess: ["' in said["test_a_child_connects_beyond_loopback"]
+    assert "('192.0.2.8', 80)" in said["test_a_child_connects_beyond_loopback"]
+    result.assert_outcomes(passed=5, errors=3)
