@@ -222,6 +222,97 @@ def bench_store_operations() -> None:
             )
 
 
+def bench_round_trip_floor(calls: int) -> None:
+    """The least a Redis budget can cost, measured: a reserve before sending and a settle before
+    returning are two round trips, here two ``PING``s on a bare redis-py connection (no script, no
+    estimate, no bookkeeping), timed right after a bare LiteLLM call as they run in use (LiteLLM's
+    logging work run first, in the calling thread), and again at once. The target is 0.3 ms."""
+    import litellm
+    import redis
+    import redis.asyncio
+    from litellm.litellm_core_utils.thread_pool_executor import executor
+
+    queued: list[tuple[Any, tuple[Any, ...], dict[str, Any]]] = []
+    submit = executor.submit
+    executor.submit = lambda fn, /, *args, **kwargs: queued.append((fn, args, kwargs))  # type: ignore[assignment,method-assign,misc]
+
+    def logging_work() -> None:
+        for fn, args, kwargs in queued:
+            fn(*args, **kwargs)
+        queued.clear()
+
+    messages = [{"role": "user", "content": "hello there"}]
+    with FakeProvider() as fake, tempfile.TemporaryDirectory() as folder, _redis(Path(folder)) as url:
+        if url is None:
+            print("redis round-trip floor: not measured (redis-server is not installed)")
+            return
+        deployment = {"model": "openai/gpt-4o-mini", "api_base": fake.base_url, "api_key": "bench"}
+        bare = litellm.Router(
+            model_list=[{"model_name": "mini", "litellm_params": deployment}], num_retries=0
+        )
+        pool = redis.Redis.from_url(url).connection_pool
+        connection = pool.connection_class(**pool.connection_kwargs)
+
+        def two() -> None:
+            for _ in range(2):
+                connection.send_command("PING")
+                connection.read_response()
+
+        after: list[float] = []
+        again: list[float] = []
+        try:
+            for index in range(calls + 20):
+                bare.completion(model="mini", messages=messages)
+                logging_work()
+                start = time.perf_counter()
+                two()
+                middle = time.perf_counter()
+                two()
+                if index >= 20:
+                    after.append(middle - start)
+                    again.append(time.perf_counter() - middle)
+
+            async def both() -> tuple[list[float], list[float]]:
+                apool = redis.asyncio.ConnectionPool.from_url(url)
+                aconnection = apool.connection_class(**apool.connection_kwargs)
+
+                async def atwo() -> None:
+                    for _ in range(2):
+                        await aconnection.send_command("PING")
+                        await aconnection.read_response()
+
+                aafter: list[float] = []
+                aagain: list[float] = []
+                for index in range(calls + 20):
+                    before = asyncio.all_tasks()
+                    await bare.acompletion(model="mini", messages=messages)
+                    started = asyncio.all_tasks() - before - {asyncio.current_task()}
+                    if started:
+                        await asyncio.wait(started, timeout=1.0)
+                    logging_work()
+                    start = time.perf_counter()
+                    await atwo()
+                    middle = time.perf_counter()
+                    await atwo()
+                    if index >= 20:
+                        aafter.append(middle - start)
+                        aagain.append(time.perf_counter() - middle)
+                await aconnection.disconnect()
+                return aafter, aagain
+
+            aafter, aagain = asyncio.run(both())
+        finally:
+            executor.submit = submit  # type: ignore[method-assign]
+            connection.disconnect()
+    for driver, a, b in (("sync ", after, again), ("async", aafter, aagain)):
+        print(
+            f"redis round-trip floor, {driver}: two PINGs right after a bare call "
+            f"{statistics.median(a) * 1000:.3f} ms wall, again at once {statistics.median(b) * 1000:.3f} ms "
+            "(target for the whole budget: < 0.3 ms)"
+        )
+
+
 if __name__ == "__main__":
     bench_budget(int(sys.argv[1]) if len(sys.argv) > 1 else 300)
     bench_store_operations()
+    bench_round_trip_floor(int(sys.argv[1]) if len(sys.argv) > 1 else 300)
