@@ -213,6 +213,7 @@ def own_work(llm: llmcfg.LLM, bare: Any, calls: int = 2000) -> None:
     logging_work = LoggingWork()
     ours: list[float] = []
     cold: list[float] = []  # the same, each right after a real bare call (and its logging) ran
+    idle: list[float] = []  # the same, each after a 5 ms sleep
     theirs: list[float] = []
     try:
         for _ in range(calls):
@@ -227,6 +228,10 @@ def own_work(llm: llmcfg.LLM, bare: Any, calls: int = 2000) -> None:
             start = time.thread_time()
             llm.chat(messages=MESSAGES, model="mini")
             cold.append(time.thread_time() - start)
+            time.sleep(0.005)  # no LiteLLM at all: the CPU idles, as in a wait for a response
+            start = time.thread_time()
+            llm.chat(messages=MESSAGES, model="mini")
+            idle.append(time.thread_time() - start)
     finally:
         router.completion = real
     own, after, call = statistics.median(ours), statistics.median(cold), statistics.median(theirs)
@@ -237,6 +242,10 @@ def own_work(llm: llmcfg.LLM, bare: Any, calls: int = 2000) -> None:
     print(
         f"    own: the same protocol right after a real LiteLLM call {after * 1e6:.0f} us CPU "
         f"({after / own:.1f}x: LiteLLM's work leaves the CPU caches cold); ratio {(call + after) / call:.3f}"
+    )
+    slept = statistics.median(idle)
+    print(
+        f"    own: the same protocol after a 5 ms sleep, no LiteLLM call {slept * 1e6:.0f} us CPU ({slept / own:.1f}x)"
     )
 
 
