@@ -5,12 +5,14 @@ per event loop): reused, replaced when Redis closed them while idle, and a scrip
 from __future__ import annotations
 
 import asyncio
+import multiprocessing
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 
 from llmcfg.money.budget.redis_store import RedisStore
+from llmcfg.money.budget.stores import Refusal
 from tests.redis_server import redis_server
 
 NOW = 1_800_000_000.0
@@ -110,3 +112,55 @@ def test_a_new_day_or_a_new_limit_is_checked_against_its_own_windows(redis_db: A
     refused = store.reserve("d4", ["total:day:d2"], {"total:day:d2": 0.5}, 0.75, NOW + 86400, 60)
     assert refused is not None
     assert store.reserve("d5", ["total:day:d2"], {"total:day:d2": 0.5}, 0.25, NOW + 86400, 60) is None
+
+
+# -- a forked process: its own connection, never its parent's socket ------------------------------------
+PARENT, CHILD = "fork:parent", "fork:child"
+CAPPED = "fork:capped"  # limit 0: every reservation there is refused, so a reply read by the wrong
+ROUNDS = 150  # process (a shared socket interleaves them) shows as an answer of the wrong kind
+
+
+def _operate(store: RedisStore, window: str, rounds: int) -> None:
+    """``rounds`` reserve-settle pairs on ``window`` between refused reservations, each answer checked."""
+    for i in range(rounds):
+        assert store.reserve(f"{window}:{i}", [window], {window: 1e9}, 0.01, NOW, 60) is None
+        refused = store.reserve(f"{window}:capped:{i}", [CAPPED], {CAPPED: 0.0}, 0.01, NOW, 60)
+        assert refused == Refusal(CAPPED, 0.0, 0.0)
+        store.settle(f"{window}:{i}", [window], 0.01)
+
+
+def _child(store: RedisStore, start: Any) -> None:
+    start.wait(10)
+    _operate(store, CHILD, ROUNDS)
+
+
+def test_a_forked_child_opens_its_own_connection_and_the_parent_keeps_its_own(
+    redis_db: Any, redis_url: str
+) -> None:
+    """A process forked while the store holds an idle connection (a web server's workers forked after
+    startup, multiprocessing) inherits the socket too: written to by both, Redis's answers go to
+    whichever reads first. The child must open its own; the parent's keeps working."""
+    store = RedisStore(f"{redis_url}?socket_timeout=5", prefix="fork-test")  # a mixed-up wait ends
+    _operate(store, PARENT, 1)  # the parent's connection is idle now: the one a child could inherit
+    before = _connections(redis_db)
+    context = multiprocessing.get_context("fork")
+    start = context.Event()
+    child = context.Process(target=_child, args=(store, start))
+    child.start()
+    start.set()
+    try:
+        _operate(store, PARENT, ROUNDS)  # at the same time as the child
+    finally:
+        child.join(30)
+        if child.exitcode is None:
+            child.kill()
+    assert child.exitcode == 0
+    assert _connections(redis_db) - before == 1  # the child's; the parent opened none
+    totals = store.totals([PARENT, CHILD, CAPPED], NOW)
+    assert totals[PARENT] == (pytest.approx((ROUNDS + 1) * 0.01), 0.0, 0)
+    assert totals[CHILD] == (pytest.approx(ROUNDS * 0.01), 0.0, 0)
+    assert totals[CAPPED] == (0.0, 0.0, 0)
+    before = _connections(redis_db)  # totals() read through redis-py's pool: a connection of its own
+    _operate(store, PARENT, 1)
+    assert _connections(redis_db) == before  # the parent's own connection, still in step
+    store.close()
