@@ -85,6 +85,16 @@ GROUPS: dict[str, tuple[list[str], list[str]]] = {
         ],
     ),
     "envrefs": (["config/envrefs.py"], ["tests/test_envrefs.py"]),
+    # LiteLLM's errors onto llmcfg's, and the scrubber that keeps keys out of every message and chain
+    "errors": (
+        ["routing/errors.py"],
+        [
+            "tests/test_key_shapes.py",
+            "tests/test_error_chain.py",
+            "tests/test_fake_provider.py",
+            "tests/test_text_surface.py",
+        ],
+    ),
     "validation": (
         ["config/validation.py"],
         ["tests/test_config_errors.py", "tests/test_config_validation.py", "tests/test_model_checks.py"],
