@@ -6,7 +6,9 @@ from __future__ import annotations
 import shutil
 import ssl
 import subprocess
+import sys
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -52,6 +54,15 @@ def certificate(folder: Path, name: str) -> tuple[Path, Path]:
 
 
 SEEN_SNI: list[str | None] = []
+SERVER_ERRORS: list[BaseException | None] = []
+
+
+class _Server(ThreadingHTTPServer):
+    """Keeps what failed in a handler (socketserver prints it to stderr): the test that makes a
+    handshake fail on purpose checks it, and any other fails the test at teardown."""
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        SERVER_ERRORS.append(sys.exc_info()[1])
 
 
 class _Image(BaseHTTPRequestHandler):
@@ -76,7 +87,8 @@ def https_server(tmp_path: Path) -> Iterator[tuple[int, Path]]:
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(cert, key)
     context.sni_callback = lambda sock, name, ctx: SEEN_SNI.append(name)  # type: ignore[assignment,misc]
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Image)
+    SERVER_ERRORS.clear()
+    server = _Server(("127.0.0.1", 0), _Image)
     # the handshake in the handler's thread, not in accept(): a client that never finishes one
     # must not block the server (its later tests and its shutdown)
     server.socket = context.wrap_socket(server.socket, server_side=True, do_handshake_on_connect=False)
@@ -85,6 +97,7 @@ def https_server(tmp_path: Path) -> Iterator[tuple[int, Path]]:
     yield server.server_address[1], cert
     server.shutdown()
     server.server_close()
+    assert SERVER_ERRORS == []
 
 
 def fetcher_trusting(cert: Path) -> ImageFetcher:
@@ -116,6 +129,12 @@ def test_a_certificate_for_another_name_is_refused(
     policy.allowed_domains = ["other.test"]
     with pytest.raises(ImageFetchError, match="download failed"):
         policy.fetch(f"https://other.test:{port}/a.png")  # the server's certificate names images.test
+    deadline = time.monotonic() + 5  # the server learns it in its handler's thread, a moment later
+    while not SERVER_ERRORS and time.monotonic() < deadline:
+        time.sleep(0.01)
+    # the client refused the certificate during the handshake and told the server so
+    assert [getattr(error, "reason", error) for error in SERVER_ERRORS] == ["SSLV3_ALERT_BAD_CERTIFICATE"]
+    SERVER_ERRORS.clear()
 
 
 @pytest.mark.parametrize("driver", DRIVERS)
