@@ -5,7 +5,10 @@ per event loop): reused, replaced when Redis closed them while idle, and a scrip
 from __future__ import annotations
 
 import asyncio
+import gc
 import multiprocessing
+import time
+import warnings
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -164,3 +167,43 @@ def test_a_forked_child_opens_its_own_connection_and_the_parent_keeps_its_own(
     _operate(store, PARENT, 1)
     assert _connections(redis_db) == before  # the parent's own connection, still in step
     store.close()
+
+
+# -- short-lived event loops: each one's connections closed when it shuts down ---------------------------
+def _others(redis_db: Any) -> int:
+    """Clients connected to Redis besides ``redis_db`` itself."""
+    me = redis_db.client_id()
+    return sum(1 for client in redis_db.client_list() if int(client["id"]) != me)
+
+
+def _settled_others(redis_db: Any, expected: int) -> int:
+    """``_others`` once it reaches ``expected`` (Redis sees a close a moment after it is sent), or as
+    it is after 5 s."""
+    deadline = time.monotonic() + 5
+    while (count := _others(redis_db)) != expected and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return count
+
+
+def test_a_loop_s_connections_are_closed_when_it_shuts_down(redis_db: Any, redis_url: str) -> None:
+    """``asyncio.run`` per call (a sync app calling async code): an asyncio connection cannot outlive
+    its loop, so the loop's shutdown closes it -- not the garbage collector, some time later, with a
+    ResourceWarning (each loop's connection stayed open in Redis until then)."""
+    store = RedisStore(redis_url, prefix="loops-test")
+
+    async def call(i: int) -> None:
+        assert await store.areserve(f"l{i}", WINDOWS, LIMITS, 0.01, NOW, 60) is None
+        await store.asettle(f"l{i}", WINDOWS, 0.01)
+        assert _others(redis_db) == 1  # the two operations shared this loop's one connection
+
+    gc.collect()  # earlier tests' garbage warns on its own account
+    port = redis_url.rsplit(":", 1)[1].split("/")[0]
+    with warnings.catch_warnings(record=True) as warned:
+        warnings.simplefilter("always", ResourceWarning)
+        for i in range(3):
+            asyncio.run(call(i))
+            assert _settled_others(redis_db, 0) == 0
+        store.close()
+        gc.collect()
+    assert [str(w.message) for w in warned if port in str(w.message)] == []
+    assert redis_db.hget("loops-test:spent", WINDOWS[0]) == b"0.03"

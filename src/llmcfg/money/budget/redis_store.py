@@ -9,8 +9,9 @@ Python than the round trip itself, and a budget pays two per call. As redis-py's
 connection that has something to read before the request is sent (closed by Redis, a stale answer) is
 reconnected first. A command is never re-sent after a failure: a settle that ran but whose answer was
 lost would be counted twice; the failure is a ``BudgetStoreError``. Sync calls use redis-py's
-connections, async calls ``redis.asyncio``'s (their own list per event loop): the same scripts, keys and
-arguments, only the wait differs, and an async call never blocks the loop."""
+connections, async calls ``redis.asyncio``'s (their own list per event loop, closed when it shuts
+down): the same scripts, keys and arguments, only the wait differs, and an async call never blocks
+the loop."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ import contextlib
 import hashlib
 import json
 import os
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
@@ -97,11 +98,12 @@ def _refusal(answer: Any) -> Refusal | None:
 class _Idle:
     """Connections not in use, of one process (sync) or one event loop (async)."""
 
-    __slots__ = ("connections", "owner", "pool")
+    __slots__ = ("closer", "connections", "owner", "pool")
 
     def __init__(self, pool: Any, owner: object) -> None:
         self.pool, self.owner = pool, owner
         self.connections: list[Any] = []
+        self.closer: AsyncIterator[None] | None = None
 
     def take(self) -> tuple[Any, bool]:
         """An idle connection, or a new one (it connects when first used), and whether it was idle.
@@ -110,6 +112,22 @@ class _Idle:
             return self.connections.pop(), True
         except IndexError:
             return self.pool.connection_class(**self.pool.connection_kwargs), False
+
+
+async def _closed_at_shutdown(idle: _Idle, errors: tuple[type[Exception], ...]) -> AsyncIterator[None]:
+    """Disconnects an event loop's idle connections when that loop shuts down. An async generator,
+    because that is what a loop closes before it stops (``asyncio.run``, ``asyncio.Runner`` and so
+    servers and test runners call ``shutdown_asyncgens``) -- the one hook asyncio has. Without it each
+    short-lived loop (``asyncio.run`` per request) left its connection open in Redis until the
+    garbage collector found it, with a ResourceWarning: a connection cannot be closed once its loop
+    is closed."""
+    try:
+        yield
+    finally:
+        connections, idle.connections = idle.connections, []
+        for connection in connections:
+            with contextlib.suppress(*errors):
+                await connection.disconnect()
 
 
 class RedisStore:
@@ -155,14 +173,16 @@ class RedisStore:
             self._sync = _Idle(self._client.connection_pool, os.getpid())
         return self._sync
 
-    def _idle_async(self) -> _Idle:
-        """This event loop's connections: an asyncio connection belongs to the loop that opened it."""
-        loop = asyncio.get_running_loop()
-        if self._async is None or self._async.owner is not loop:
-            import redis.asyncio
+    async def _new_idle_async(self) -> _Idle:
+        """The running event loop's connections, new: an asyncio connection belongs to the loop that
+        opened it, and is closed when that loop shuts down."""
+        import redis.asyncio
 
-            self._async = _Idle(redis.asyncio.ConnectionPool.from_url(self._url), loop)
-        return self._async
+        idle = _Idle(redis.asyncio.ConnectionPool.from_url(self._url), asyncio.get_running_loop())
+        idle.closer = _closed_at_shutdown(idle, self._errors)
+        await anext(idle.closer)  # its first step registers it with the running loop
+        self._async = idle
+        return idle
 
     # -- the requests: written once, sent by either client -------------------------------------------
     def _spec(self, windows: list[str], limits: dict[str, float]) -> str:
@@ -235,7 +255,9 @@ class RedisStore:
 
     async def _asend(self, request: tuple[str, list[str], list[Any]]) -> Any:
         name, keys, args = request
-        idle = self._idle_async()
+        idle = self._async
+        if idle is None or idle.owner is not asyncio.get_running_loop():
+            idle = await self._new_idle_async()
         connection, was_idle = idle.take()
         try:
             if was_idle and await self._astale(connection):
