@@ -32,7 +32,11 @@ ROOT = Path(__file__).resolve().parent.parent
 GROUPS: dict[str, tuple[list[str], list[str]]] = {
     "pipeline": (["calls/pipeline.py"], ["tests/test_call_protocol.py"]),
     "streams": (["calls/streaming.py"], ["tests/test_call_protocol.py", "tests/test_text_surface.py"]),
-    "outcome": (["calls/outcome.py"], ["tests/test_call_protocol.py", "tests/test_chat.py"]),
+    # the fields of a result and its event, one fast call each, before the protocol's invariants
+    "outcome": (
+        ["calls/outcome.py"],
+        ["tests/test_call_fields.py", "tests/test_call_protocol.py", "tests/test_chat.py"],
+    ),
     "core": (
         ["calls/core.py"],
         ["tests/test_call_protocol.py", "tests/test_budgets.py", "tests/test_chat.py"],

@@ -118,7 +118,9 @@ class Outcomes:
     def _read_chat(self, call: Call, response: Any) -> ChatResult:
         info, hidden = self._answerer(call, response)
         usage = Usage.of(getattr(response, "usage", None))
-        table_usd = hidden.get("response_cost") if not usage.cached_in else None  # ours knows cached rates
+        # LiteLLM's figure knows cached and tiered rates, but it is the response's own usage.cost when
+        # there is one: trusted only from a provider that reports cost (``_cost``), priced here otherwise
+        table_usd = hidden.get("response_cost") if usage.reported_usd is None else None
         cost = self._cost(info, usage, table_usd)
         choice = response.choices[0]
         return ChatResult(
