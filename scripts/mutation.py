@@ -94,6 +94,7 @@ GROUPS: dict[str, tuple[list[str], list[str]]] = {
         ["routing/errors.py"],
         [
             "tests/test_key_shapes.py",
+            "tests/test_error_messages.py",
             "tests/test_error_chain.py",
             "tests/test_fake_provider.py",
             "tests/test_text_surface.py",
