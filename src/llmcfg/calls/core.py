@@ -283,7 +283,7 @@ class CallCore(Outcomes):
         if reservation is None:
             return
         try:  # unknown stays unknown, never $0
-            yield self._ledger(self.budget.settle_call(reservation, result.cost_usd))
+            yield self._ledger(self.budget.settle_call(reservation, result.cost_usd, result.alias))
         except BudgetStoreError as error:
             fields = {
                 "request_id": result.request_id,

@@ -243,6 +243,8 @@ def call_steps(core: CallCore, job: Job[R]) -> Steps[R]:
     if failed is not None:  # raised outside the except clause: no raw error as __context__
         yield from core._release(reservation)
         raise failed
-    core._result_event(call, result, job.event_extra(result))
-    yield from core._settle(reservation, result)
+    try:
+        core._result_event(call, result, job.event_extra(result))
+    finally:  # a hook or log processor that raises must not leave the paid call unsettled
+        yield from core._settle(reservation, result)
     return core._remember(key, result)

@@ -85,6 +85,13 @@ class StreamCall:
         }
         return (yield from send_steps(self.core, self.call, "completion", kwargs))
 
+    def interrupted(self, error: BaseException) -> None:
+        """Cancelled or interrupted while opening (reserving, a hook's wait, sending): as a call
+        cancelled there, nothing came back to count; the reservation is released in place (a
+        cancelled task must not wait again) and the call recorded as failed, at $0."""
+        drive(self.core._release(self.reservation))
+        self.core._interrupted(self.call, error)
+
     def fail(self, error: Exception) -> Steps[LLMCfgError]:
         """Release the reservation; the typed error to raise, recorded."""
         yield from self.core._release(self.reservation)
@@ -113,8 +120,10 @@ class StreamCall:
             cache_write_tokens=usage.cache_write_in,
             reasoning_tokens=usage.reasoning,
         )
-        core._result_event(call, result, {"stream": "abandoned" if abandoned else "complete"})
-        yield from core._settle(self.reservation, result)
+        try:
+            core._result_event(call, result, {"stream": "abandoned" if abandoned else "complete"})
+        finally:  # a hook or log processor that raises must not leave the paid stream unsettled
+            yield from core._settle(self.reservation, result)
         return result
 
 
@@ -143,7 +152,12 @@ class ChatStream(_Stream):
         state = self._begin()
         completed, caught = False, None
         try:
-            state.raw = drive(self._steps.open())
+            try:
+                state.raw = drive(self._steps.open())
+            except BaseException as error:
+                if not isinstance(error, Exception):  # interrupted while opening: recorded, raised
+                    self._steps.interrupted(error)
+                raise
             for chunk in state.raw:
                 delta = state.take(chunk)
                 if delta:
@@ -152,7 +166,7 @@ class ChatStream(_Stream):
         except Exception as error:
             caught = error
         finally:
-            if caught is None:
+            if caught is None and state.raw is not None:
                 if not completed:
                     getattr(state.raw, "close", lambda: None)()
                 state.result = drive(self._steps.finish(state, not completed))
@@ -181,7 +195,12 @@ class AsyncChatStream(_Stream):
         state = self._begin()
         completed, caught = False, None
         try:
-            state.raw = await adrive(self._steps.open())
+            try:
+                state.raw = await adrive(self._steps.open())
+            except BaseException as error:
+                if not isinstance(error, Exception):  # cancelled while opening: recorded, raised
+                    self._steps.interrupted(error)
+                raise
             async for chunk in state.raw:
                 delta = state.take(chunk)
                 if delta:
@@ -190,7 +209,7 @@ class AsyncChatStream(_Stream):
         except Exception as error:
             caught = error
         finally:
-            if caught is None:
+            if caught is None and state.raw is not None:
                 if not completed and hasattr(state.raw, "aclose"):
                     await state.raw.aclose()
                 state.result = await adrive(self._steps.finish(state, not completed))

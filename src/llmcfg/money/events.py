@@ -180,10 +180,17 @@ def send(mode: str, level: int, name: str, fields: dict[str, Any]) -> None:
 
 
 def emit(fields: dict[str, Any], log: CostLog | None, mode: str = "auto") -> None:
-    """Send one ``llm.call`` event, then append it (with ``event`` and ``ts``) to the cost log."""
-    send(mode, logging.INFO, EVENT_NAME, fields)
-    if log is None:
-        return
+    """Send one ``llm.call`` event, then append it (with ``event`` and ``ts``) to the cost log. The
+    line is written even when the application's logging raised (a broken structlog processor or
+    handler): the cost log is the record of what was paid, and its error still reaches the caller."""
+    try:
+        send(mode, logging.INFO, EVENT_NAME, fields)
+    finally:
+        if log is not None:
+            _append(fields, log, mode)
+
+
+def _append(fields: dict[str, Any], log: CostLog, mode: str) -> None:
     try:
         log.append({"event": EVENT_NAME, "ts": round(time.time(), 3), **fields})
     except (OSError, ValueError) as error:  # the call happened: the event is out, only the line is lost

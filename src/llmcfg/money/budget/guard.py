@@ -32,10 +32,15 @@ T = TypeVar("T")
 
 @dataclass(frozen=True)
 class Reservation:
+    """What a call holds in the ledger while in flight. ``kind`` and ``at`` (when it was reserved)
+    let the settlement find the windows of the alias that really answered (a fallback)."""
+
     id: str
     alias: str
     windows: list[str]
     amount: float
+    kind: str = ""
+    at: datetime | None = None
 
 
 class StoreCall(Generic[T]):
@@ -136,7 +141,7 @@ class BudgetGuard:
             )
         now, stamp = self._now()
         windows = self._windows_of(alias, kind, now, stamp)
-        reservation = Reservation(uuid.uuid4().hex, alias, windows.keys, estimate)
+        reservation = Reservation(uuid.uuid4().hex, alias, windows.keys, estimate, kind, now)
 
         def conclude(refusal: Refusal | None) -> Reservation:
             if refusal is None:
@@ -159,9 +164,17 @@ class BudgetGuard:
         )
         return StoreCall(self.store, "reserve", args, conclude)
 
-    def settle_call(self, reservation: Reservation, actual_usd: float | None) -> StoreCall[None]:
-        """Record the real cost; ``None`` (unknown) is counted as an unpriced call, never as $0."""
-        return StoreCall(self.store, "settle", (reservation.id, reservation.windows, actual_usd), _nothing)
+    def settle_call(
+        self, reservation: Reservation, actual_usd: float | None, answered: str | None = None
+    ) -> StoreCall[None]:
+        """Record the real cost; ``None`` (unknown) is counted as an unpriced call, never as $0.
+        ``answered``: the alias that answered. When a fallback did, the cost is its spend: it goes
+        into that alias's windows (of the day and month the call was reserved in), not the
+        requested one's, so ``per_alias`` limits and ``spend()`` see what each alias really spent."""
+        windows = reservation.windows
+        if answered is not None and answered != reservation.alias and reservation.at is not None:
+            windows = [w.key for w in windows_for(self.settings, answered, reservation.kind, reservation.at)]
+        return StoreCall(self.store, "settle", (reservation.id, windows, actual_usd), _nothing)
 
     def release_call(self, reservation: Reservation) -> StoreCall[None]:
         return StoreCall(self.store, "release", (reservation.id,), _nothing)
@@ -169,8 +182,8 @@ class BudgetGuard:
     def reserve(self, alias: str, kind: str, estimate: float) -> Reservation:
         return self.reserve_call(alias, kind, estimate).run()
 
-    def settle(self, reservation: Reservation, actual_usd: float | None) -> None:
-        self.settle_call(reservation, actual_usd).run()
+    def settle(self, reservation: Reservation, actual_usd: float | None, answered: str | None = None) -> None:
+        self.settle_call(reservation, actual_usd, answered).run()
 
     def release(self, reservation: Reservation) -> None:
         self.release_call(reservation).run()
@@ -178,8 +191,10 @@ class BudgetGuard:
     async def areserve(self, alias: str, kind: str, estimate: float) -> Reservation:
         return await self.reserve_call(alias, kind, estimate).arun()
 
-    async def asettle(self, reservation: Reservation, actual_usd: float | None) -> None:
-        await self.settle_call(reservation, actual_usd).arun()
+    async def asettle(
+        self, reservation: Reservation, actual_usd: float | None, answered: str | None = None
+    ) -> None:
+        await self.settle_call(reservation, actual_usd, answered).arun()
 
     async def arelease(self, reservation: Reservation) -> None:
         await self.release_call(reservation).arun()

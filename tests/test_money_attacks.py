@@ -1,0 +1,190 @@
+"""Attacks on the money guarantees through the real call path (LiteLLM over HTTP to the fake): spend
+that could go unrecorded, land in the wrong budget window, or be counted for a call never sent."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+import structlog
+
+from llmcfg import LLM, BudgetExceededError, load_config
+from llmcfg.calls.hooks import CallHook
+from llmcfg.testing import FakeProvider
+
+CONFIG = """
+providers:
+  openai: {{api_key: "${{OPENAI_API_KEY:-k}}", api_base: "{base}"}}
+models:
+  mini: {{model: openai/gpt-4o-mini}}
+  gpt4o: {{model: openai/gpt-4o}}
+  dalle2: {{model: openai/dall-e-2, mode: image_generation}}
+fallbacks: {{mini: [gpt4o]}}
+router: {{num_retries: 0, timeout_s: 10}}
+logging: {{cost_log: costs.jsonl}}
+cache: {{dir: cache}}
+budgets:
+  daily_usd: 10.0
+{extra}
+"""
+
+
+def make(tmp_path: Path, fake: FakeProvider, extra: str = "", **kw: Any) -> LLM:
+    path = tmp_path / "llm_config.yaml"
+    path.write_text(CONFIG.format(base=fake.base_url, extra=extra))
+    return LLM(load_config(path), **kw)
+
+
+def window(llm: LLM, prefix: str) -> Any:
+    [row] = [row for key, row in llm.spend().items() if key.startswith(prefix)]
+    return row
+
+
+def lines(tmp_path: Path) -> list[dict[str, Any]]:
+    log = tmp_path / "costs.jsonl"
+    return [json.loads(x) for x in log.read_text().splitlines()] if log.exists() else []
+
+
+class Midnight(CallHook):
+    """Moves the injected clock past midnight while the call is in flight."""
+
+    def __init__(self, clock: Clock) -> None:
+        self.clock = clock
+
+    def before_send(self, call: Any) -> float:
+        self.clock.when += timedelta(minutes=1)
+        return 0.0
+
+
+class Clock:
+    def __init__(self, when: datetime) -> None:
+        self.when = when
+
+    def __call__(self) -> datetime:
+        return self.when
+
+
+def test_a_fallbacks_spend_is_counted_for_the_alias_that_answered(tmp_path: Path, fake: FakeProvider) -> None:
+    """mini falls back to gpt4o: the cost is gpt4o's spend (its per-alias limit and spend() row), in
+    the day the call was reserved in. It used to land on mini, so gpt4o's daily cap never saw it."""
+    fake.fail(500, model="gpt-4o-mini", times=None)
+    fake.reply("ok", tokens_in=10, tokens_out=100)
+    clock = Clock(datetime(2026, 11, 25, 23, 59, 30, tzinfo=timezone.utc))
+    limits = "  per_alias: {gpt4o: {daily_usd: 0.0015}, mini: {daily_usd: 1.0}}"
+    llm = make(tmp_path, fake, limits, clock=clock, hooks=[Midnight(clock)])
+    result = llm.chat("hi", model="mini", max_tokens=100)
+    assert (result.alias, result.cost_usd) == ("gpt4o", pytest.approx(10 * 2.5e-6 + 100 * 10e-6))
+    clock.when = datetime(2026, 11, 25, 23, 0, tzinfo=timezone.utc)  # back in the day it was reserved
+    spend = llm.spend()
+    assert spend["alias=gpt4o:day:2026-11-25"].spent_usd == pytest.approx(result.cost_usd)
+    assert spend["alias=mini:day:2026-11-25"].spent_usd == 0.0
+    assert spend["total:day:2026-11-25"].spent_usd == pytest.approx(result.cost_usd)
+    assert all(row.reserved_usd == 0.0 for row in spend.values())
+    with pytest.raises(BudgetExceededError, match=r"per_alias\.gpt4o\.daily_usd"):
+        llm.chat("hi", model="gpt4o", max_tokens=100)  # the cap now knows what gpt4o spent
+    clock.when = datetime(2026, 11, 26, 12, 0, tzinfo=timezone.utc)
+    assert llm.spend()["alias=gpt4o:day:2026-11-26"].spent_usd == 0.0
+
+
+def ask(llm: LLM, stream: bool) -> str:
+    if stream:
+        return "".join(llm.stream("hi", model="mini", max_tokens=100))
+    return llm.chat("hi", model="mini", max_tokens=100).text
+
+
+def boom(logger: Any, name: str, event: Any) -> Any:
+    raise RuntimeError("processor broke")
+
+
+class Raising(CallHook):
+    def finished(self, call: Any, event: dict[str, Any]) -> None:
+        raise RuntimeError("hook broke")
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["chat", "stream"])
+@pytest.mark.parametrize("breaks", ["structlog processor", "finished hook"])
+def test_logging_or_a_hook_that_raises_loses_no_money(
+    tmp_path: Path, fake: FakeProvider, breaks: str, stream: bool
+) -> None:
+    """The application's own code raises while the event goes out: its error reaches the caller, but
+    the paid call is still settled (not left reserved until it expires, then forgotten) and its
+    cost-log line is written."""
+    fake.reply("ok", tokens_in=10, tokens_out=100)
+    llm = make(tmp_path, fake, hooks=[Raising()] if breaks == "finished hook" else [])
+    if breaks == "structlog processor":
+        structlog.configure(processors=[boom])
+    try:
+        with pytest.raises(RuntimeError, match="broke"):
+            ask(llm, stream)
+    finally:
+        structlog.reset_defaults()
+    day = llm.spend().day
+    assert day is not None
+    [line] = lines(tmp_path)
+    assert (line["status"], line["cost_usd"]) == ("ok", pytest.approx(10 * 0.15e-6 + 100 * 0.6e-6))
+    assert (day.spent_usd, day.reserved_usd) == (pytest.approx(line["cost_usd"]), 0.0)
+
+
+class Wait(CallHook):
+    """A client-side rate limit: the stream waits before it is sent (an await point to cancel at)."""
+
+    waiting = False
+
+    def before_send(self, call: Any) -> float:
+        self.waiting = True
+        return 30.0
+
+
+class Interrupt(CallHook):
+    def before_send(self, call: Any) -> float:
+        raise KeyboardInterrupt
+
+
+def assert_nothing_spent(llm: LLM, tmp_path: Path, fake: FakeProvider, error: str) -> None:
+    assert fake.requests == []
+    day = llm.spend().day
+    assert day is not None
+    assert (day.spent_usd, day.reserved_usd) == (0.0, 0.0)
+    [line] = lines(tmp_path)
+    assert (line["status"], line["error"], line["cost_usd"], line["cost_source"]) == (
+        "error",
+        error,
+        0.0,
+        "none",
+    )
+
+
+async def test_a_stream_cancelled_before_it_was_sent_costs_nothing(
+    tmp_path: Path, fake: FakeProvider
+) -> None:
+    """It used to be recorded as an abandoned stream (status ok) and its prompt's estimated cost was
+    settled into the budget, for a request that never left the machine."""
+    wait = Wait()
+    llm = make(tmp_path, fake, hooks=[wait])
+
+    async def consume() -> None:
+        async for _ in llm.astream("hi", model="mini", max_tokens=100):
+            pass
+
+    task = asyncio.create_task(consume())
+    while not wait.waiting:  # reserved, and waiting for the hook
+        await asyncio.sleep(0.01)
+    await asyncio.sleep(0.01)
+    day = llm.spend().day
+    assert day is not None
+    assert day.reserved_usd > 0
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert_nothing_spent(llm, tmp_path, fake, "CancelledError")
+
+
+def test_a_stream_interrupted_before_it_was_sent_costs_nothing(tmp_path: Path, fake: FakeProvider) -> None:
+    llm = make(tmp_path, fake, hooks=[Interrupt()])
+    with pytest.raises(KeyboardInterrupt):
+        list(llm.stream("hi", model="mini", max_tokens=100))
+    assert_nothing_spent(llm, tmp_path, fake, "KeyboardInterrupt")
