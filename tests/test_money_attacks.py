@@ -12,8 +12,9 @@ from typing import Any
 import pytest
 import structlog
 
-from llmcfg import LLM, BudgetExceededError, load_config
+from llmcfg import LLM, BudgetExceededError, ProviderError, load_config
 from llmcfg.calls.hooks import CallHook
+from llmcfg.routing.counting import count_tokens
 from llmcfg.testing import FakeProvider
 
 CONFIG = """
@@ -188,3 +189,49 @@ def test_a_stream_interrupted_before_it_was_sent_costs_nothing(tmp_path: Path, f
     with pytest.raises(KeyboardInterrupt):
         list(llm.stream("hi", model="mini", max_tokens=100))
     assert_nothing_spent(llm, tmp_path, fake, "KeyboardInterrupt")
+
+
+async def collect(llm: LLM, asynchronous: bool, into: list[str]) -> None:
+    if asynchronous:
+        async for delta in llm.astream("hi", model="mini", max_tokens=100):
+            into.append(delta)
+    else:
+        into.extend(llm.stream("hi", model="mini", max_tokens=100))
+
+
+@pytest.mark.parametrize("asynchronous", [False, True], ids=["stream", "astream"])
+async def test_a_stream_the_provider_breaks_off_counts_what_arrived(
+    tmp_path: Path, fake: FakeProvider, asynchronous: bool
+) -> None:
+    """The provider drops the connection after three chunks: the caller gets the error, but the text
+    that arrived was generated and is paid for. It is counted as for an abandoned stream (an estimate
+    of what arrived), settled, and carried by the one error event; it used to be released at $0."""
+    fake.reply("one two three four five six", break_after=3)
+    llm = make(tmp_path, fake)
+    got: list[str] = []
+    with pytest.raises(ProviderError):
+        await collect(llm, asynchronous, got)
+    assert got == ["one ", "two ", "three "]
+    [line] = lines(tmp_path)
+    assert (line["status"], line["stream"], line["cost_source"]) == ("error", "broken", "estimate")
+    assert line["tokens_out"] == count_tokens("one two three ", model="openai/gpt-4o-mini")
+    assert line["tokens_in"] > 0
+    assert line["cost_usd"] == pytest.approx(line["tokens_in"] * 0.15e-6 + line["tokens_out"] * 0.6e-6)
+    day = llm.spend().day
+    assert day is not None
+    assert (day.spent_usd, day.reserved_usd) == (pytest.approx(line["cost_usd"]), 0.0)
+    assert llm.usage_stats()["total"]["cost_usd"] == pytest.approx(line["cost_usd"])
+
+
+async def test_a_stream_that_fails_before_any_text_costs_nothing(tmp_path: Path, fake: FakeProvider) -> None:
+    fake.fail(500, times=None)
+    llm = make(tmp_path, fake)
+    with pytest.raises(ProviderError):
+        async for _ in llm.astream("hi", model="mini", max_tokens=100):
+            pass
+    [line] = lines(tmp_path)
+    assert (line["status"], line["cost_usd"], line["cost_source"]) == ("error", 0.0, "none")
+    assert "stream" not in line
+    day = llm.spend().day
+    assert day is not None
+    assert (day.spent_usd, day.reserved_usd) == (0.0, 0.0)

@@ -161,9 +161,10 @@ class Outcomes:
             fields.update(extra)
         self._send_event(call, fields)
 
-    def _fail(self, call: Call, error: Exception) -> LLMCfgError:
+    def _fail(self, call: Call, error: Exception, spent: CallResult | None = None) -> LLMCfgError:
         """The typed error of a failed call, recorded. A provider's error is translated, and its
-        ``__cause__`` is a scrubbed stand-in of the original (whose text may echo the key)."""
+        ``__cause__`` is a scrubbed stand-in of the original (whose text may echo the key).
+        ``spent``: what a stream broken off mid-answer came to; its event carries that cost."""
         failed = attempts.pop(call.request_id)
         tried = (call.info.alias, *(g for g in failed if g != call.info.alias))
         if isinstance(error, (BudgetExceededError, ImageError, CapabilityError)):
@@ -176,7 +177,7 @@ class Outcomes:
                 error, alias=call.info.alias, model=call.info.litellm_model, tried=tried, secrets=secrets
             )
             translated.__cause__ = scrubbed(error, secrets)
-        self._error_event(call, call.kind, call.requested, translated, list(tried))
+        self._error_event(call, call.kind, call.requested, translated, list(tried), spent=spent)
         return translated
 
     def _interrupted(self, call: Call, error: BaseException) -> None:
@@ -194,6 +195,7 @@ class Outcomes:
         *,
         request_id: str = "",
         started: float = 0.0,
+        spent: CallResult | None = None,
     ) -> None:
         fields = self._fields(
             kind,
@@ -207,6 +209,14 @@ class Outcomes:
         fields["fallbacks_tried"] = tried
         if isinstance(error, (ProviderError, BudgetExceededError)):
             fields["error_message"] = str(error)
+        if spent is not None:  # a stream broken off mid-answer: what arrived was generated, and paid
+            fields.update(
+                tokens_in=spent.tokens_in,
+                tokens_out=spent.tokens_out,
+                cost_usd=spent.cost_usd,
+                cost_source=spent.cost_source,
+                stream="broken",
+            )
         self._send_event(call, fields)
 
     @staticmethod

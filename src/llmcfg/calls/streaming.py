@@ -92,13 +92,32 @@ class StreamCall:
         drive(self.core._release(self.reservation))
         self.core._interrupted(self.call, error)
 
-    def fail(self, error: Exception) -> Steps[LLMCfgError]:
-        """Release the reservation; the typed error to raise, recorded."""
-        yield from self.core._release(self.reservation)
-        return self.core._fail(self.call, error)
+    def fail(self, error: Exception, state: StreamState) -> Steps[LLMCfgError]:
+        """The typed error to raise, recorded. Before any text arrived nothing was generated: the
+        reservation is released. A stream the provider broke off mid-answer was generated up to
+        there, and is paid for: what arrived is counted as for an abandoned stream (an estimate),
+        carried by the error event (``stream: broken``) and settled."""
+        if not state.parts:
+            yield from self.core._release(self.reservation)
+            return self.core._fail(self.call, error)
+        spent = self._result(state, abandoned=True)
+        try:
+            failed = self.core._fail(self.call, error, spent=spent)
+        finally:  # a hook or log processor that raises must not leave the paid part unsettled
+            yield from self.core._settle(self.reservation, spent)
+        return failed
 
     def finish(self, state: StreamState, abandoned: bool) -> Steps[ChatResult]:
         """The result, recorded, and the reservation settled to its cost."""
+        result = self._result(state, abandoned)
+        try:
+            self.core._result_event(self.call, result, {"stream": "abandoned" if abandoned else "complete"})
+        finally:  # a hook or log processor that raises must not leave the paid stream unsettled
+            yield from self.core._settle(self.reservation, result)
+        return result
+
+    def _result(self, state: StreamState, abandoned: bool) -> ChatResult:
+        """What the stream came to: its usage when the provider sent it, else an estimate."""
         core, call = self.core, self.call
         info, hidden = core._answerer(call, state.raw)
         usage = Usage.of(state.usage)
@@ -110,7 +129,7 @@ class StreamCall:
             )
             cost = core._cost(info, usage, None)
             cost = CallCost(cost.usd, "estimate" if cost.usd is not None else "unknown")
-        result = ChatResult(
+        return ChatResult(
             **core._outcome(call, info, hidden, cost),
             text=state.text,
             tokens_in=usage.tokens_in,
@@ -120,11 +139,6 @@ class StreamCall:
             cache_write_tokens=usage.cache_write_in,
             reasoning_tokens=usage.reasoning,
         )
-        try:
-            core._result_event(call, result, {"stream": "abandoned" if abandoned else "complete"})
-        finally:  # a hook or log processor that raises must not leave the paid stream unsettled
-            yield from core._settle(self.reservation, result)
-        return result
 
 
 class _Stream:
@@ -171,7 +185,7 @@ class ChatStream(_Stream):
                     getattr(state.raw, "close", lambda: None)()
                 state.result = drive(self._steps.finish(state, not completed))
         if caught is not None:  # released and raised outside the except clause: no raw error as __context__
-            raise drive(self._steps.fail(caught))
+            raise drive(self._steps.fail(caught, state))
 
 
 class AsyncChatStream(_Stream):
@@ -214,4 +228,4 @@ class AsyncChatStream(_Stream):
                     await state.raw.aclose()
                 state.result = await adrive(self._steps.finish(state, not completed))
         if caught is not None:  # released and raised outside the except clause: no raw error as __context__
-            raise await adrive(self._steps.fail(caught))
+            raise await adrive(self._steps.fail(caught, state))
