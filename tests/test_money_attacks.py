@@ -16,6 +16,7 @@ from llmcfg import LLM, BudgetExceededError, ProviderError, load_config
 from llmcfg.calls.hooks import CallHook
 from llmcfg.routing.counting import count_tokens
 from llmcfg.testing import FakeProvider
+from tests.images import png
 
 CONFIG = """
 providers:
@@ -235,3 +236,38 @@ async def test_a_stream_that_fails_before_any_text_costs_nothing(tmp_path: Path,
     day = llm.spend().day
     assert day is not None
     assert (day.spent_usd, day.reserved_usd) == (0.0, 0.0)
+
+
+OCR = """
+providers:
+  openai: {{api_key: "${{OPENAI_API_KEY:-k}}", api_base: "{base}"}}
+models:
+  mini: {{model: openai/gpt-4o-mini}}
+  gpt4o: {{model: openai/gpt-4o}}
+presets:
+  vision: {{fast: mini, balanced: mini, best: mini}}
+ocr: {{fallback: [gpt4o]}}
+router: {{num_retries: 0, timeout_s: 10}}
+cache: {{dir: cache}}
+budgets:
+  per_request_usd: 0.005
+"""
+
+
+def test_ocrs_own_fallbacks_count_in_its_worst_case(tmp_path: Path, fake: FakeProvider) -> None:
+    """OCR may fall back to ``ocr.fallback`` (gpt4o here, ~17x dearer than mini): the worst case must
+    be gpt4o's. It was mini's alone, so a page that mini failed was read by gpt4o for $0.0125
+    under a per_request_usd of $0.005."""
+    fake.fail(500, model="gpt-4o-mini", times=None)
+    fake.reply("text", tokens_in=1000, tokens_out=1000)
+    (tmp_path / "llm_config.yaml").write_text(OCR.format(base=fake.base_url))
+    llm = LLM(load_config(tmp_path / "llm_config.yaml"))
+    with pytest.raises(BudgetExceededError) as caught:
+        llm.ocr(png(64, 64), model="mini", max_tokens=1000)
+    assert caught.value.limit_name == "per_request_usd"
+    assert "gpt4o" in caught.value.basis
+    assert fake.requests == []
+    fake.clear()
+    fake.reply("a red square", tokens_in=1000, tokens_out=1000)
+    vision = llm.vision(png(64, 64), "what is it?", model="mini", max_tokens=1000)
+    assert vision.alias == "mini"  # vision does not take OCR's fallbacks: mini's own estimate fits

@@ -236,8 +236,8 @@ class CallCore(Outcomes):
         if not self.budget.active:
             return None
 
-        def worst(alias: str) -> float:
-            chain = self._usable([alias, *fallback_chain(self.config, alias)])
+        def worst(alias: str) -> float:  # OCR's chain includes ocr.fallback: its calls may end there
+            chain = self._usable([alias, *self._substitutes(call.kind, alias)])
             return max(estimate_for(self._describe(a)) for a in chain)
 
         estimate = worst(call.info.alias)
