@@ -31,7 +31,10 @@ ROOT = Path(__file__).resolve().parent.parent
 # group -> (modules mutated, tests run against them)
 GROUPS: dict[str, tuple[list[str], list[str]]] = {
     "pipeline": (["calls/pipeline.py"], ["tests/test_call_protocol.py"]),
-    "streams": (["calls/streaming.py"], ["tests/test_call_protocol.py", "tests/test_text_surface.py"]),
+    "streams": (
+        ["calls/streaming.py"],
+        ["tests/test_stream_fields.py", "tests/test_call_protocol.py", "tests/test_text_surface.py"],
+    ),
     # the fields of a result and its event, one fast call each, before the protocol's invariants
     "outcome": (
         ["calls/outcome.py"],
@@ -39,7 +42,14 @@ GROUPS: dict[str, tuple[list[str], list[str]]] = {
     ),
     "core": (
         ["calls/core.py"],
-        ["tests/test_call_protocol.py", "tests/test_budgets.py", "tests/test_chat.py"],
+        [
+            "tests/test_call_start.py",
+            "tests/test_next_option.py",
+            "tests/test_cache_keys.py",
+            "tests/test_call_protocol.py",
+            "tests/test_budgets.py",
+            "tests/test_chat.py",
+        ],
     ),
     "events": (["money/events.py"], ["tests/test_events.py"]),
     # the fetch protocol (sync and async share it) and the deny table; fetch.py drives them
