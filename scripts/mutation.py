@@ -133,8 +133,12 @@ def mutmut(folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(command, cwd=folder, capture_output=True, text=True, check=False)
 
 
-def run_group(name: str, keep: bool, children: int) -> tuple[int, int, list[str]]:
+def run_group(
+    name: str, keep: bool, children: int, only: list[str] | None = None
+) -> tuple[int, int, list[str]]:
+    """``only``: mutmut's mutant-name patterns, a subset of the group (when a whole run does not fit)."""
     modules, tests = GROUPS[name]
+    only = only or ONLY.get(name, [])
     folder = Path(tempfile.mkdtemp(prefix=f"llmcfg-mutation-{name}-"))
     for item in COPIED:
         source = ROOT / item
@@ -157,12 +161,12 @@ def run_group(name: str, keep: bool, children: int) -> tuple[int, int, list[str]
         "process_isolation = forkserver\nforkserver_warmup = import\npreload_modules_file = preload.txt\n"
     )
     print(f"== {name}: mutating {', '.join(modules)}; tests {', '.join(tests)} (in {folder})", flush=True)
-    done = mutmut(folder, "run", "--max-children", str(children), *ONLY.get(name, []))
+    done = mutmut(folder, "run", "--max-children", str(children), *only)
     if done.returncode not in (0, 1):
         print(done.stdout[-3000:], done.stderr[-3000:], sep="\n")
         raise SystemExit(f"mutmut failed for group {name}")
     # every mutant's status (``--all true`` also lists the killed ones), limited to the group's patterns
-    patterns = ONLY.get(name, ["*"])
+    patterns = only or ["*"]
     status: dict[str, str] = {}
     for line in mutmut(folder, "results", "--all", "true").stdout.splitlines():
         mutant, _, state = line.strip().rpartition(": ")
@@ -188,6 +192,12 @@ def main() -> None:
     parser.add_argument("--list", action="store_true", help="print the groups and their modules")
     parser.add_argument("--keep", action="store_true", help="keep each group's folder (for `mutmut show`)")
     parser.add_argument("--children", type=int, default=2, help="mutants tested at once (default 2)")
+    parser.add_argument(
+        "--mutants",
+        nargs="+",
+        metavar="PATTERN",
+        help="only the mutants whose names match (e.g. 'llmcfg.calls.core.*resolve__mutmut_*'): a subset",
+    )
     args = parser.parse_args()
     if args.list:
         for name, (modules, tests) in GROUPS.items():
@@ -198,7 +208,7 @@ def main() -> None:
         raise SystemExit(f"unknown group(s) {sorted(unknown)}; groups: {', '.join(GROUPS)}")
     all_killed = all_total = 0
     for name in args.groups or list(GROUPS):
-        killed, total, survivors = run_group(name, args.keep, args.children)
+        killed, total, survivors = run_group(name, args.keep, args.children, args.mutants)
         all_killed, all_total = all_killed + killed, all_total + total
         print(f"{name:<11} {killed}/{total} killed ({100 * killed / max(total, 1):.1f} %)", flush=True)
         for survivor in survivors:
