@@ -14,7 +14,7 @@ import pytest
 
 import llmcfg
 from llmcfg import LLM, load_config
-from llmcfg.routing.errors import UpstreamError, translate
+from llmcfg.routing.errors import UpstreamError, scrubbed, translate
 from llmcfg.testing import FakeProvider
 
 CONFIG = """
@@ -52,6 +52,7 @@ def test_the_message_names_alias_model_first_line_and_what_was_tried(llm: LLM, f
         "alias 'm' (openai/my-model) failed with AuthenticationError: OpenAIException - bad key here; tried m, n"
     )
     assert (caught.value.status_code, caught.value.tried) == (401, ("m", "n"))
+    assert (caught.value.alias, caught.value.model) == ("m", "openai/my-model")
     cause = caught.value.__cause__
     assert isinstance(cause, UpstreamError)
     assert str(cause).startswith(  # the stand-in keeps LiteLLM's class and its whole message
@@ -107,3 +108,31 @@ def test_retry_after_comes_from_the_header_then_from_the_routers_cooldown(
     else:
         pytest.fail(f"the Router never refused for cooldown: {seen}")
     assert seen == {"pool-one": 60.0, "pool-two": None}
+
+
+def test_a_context_error_without_numbers_leaves_them_unknown() -> None:
+    error = litellm.ContextWindowExceededError("prompt too long", model="gpt-4o", llm_provider="openai")
+    translated = translate(error, alias="a", model="openai/gpt-4o", tried=("a",))
+    assert isinstance(translated, llmcfg.ContextLengthError)
+    assert (translated.max_tokens, translated.tokens) == (None, None)
+
+
+def test_a_status_that_is_not_a_number_is_not_passed_on() -> None:
+    class OddError(Exception):
+        status_code = "500"  # a library that keeps it as text
+
+    translated = translate(OddError("odd"), alias="a", model="m", tried=())
+    assert translated.status_code is None
+    assert scrubbed(OddError("odd"), []).status_code is None
+
+
+def test_an_exception_without_a_status_is_still_translated() -> None:
+    """Whatever LiteLLM lets through (a parsing ValueError, say) becomes a ProviderError, not an
+    AttributeError from reading a status it does not have."""
+    translated = translate(ValueError("unparsable answer"), alias="a", model="m", tried=("a",))
+    assert isinstance(translated, llmcfg.ProviderUnavailableError)
+    assert (str(translated), translated.status_code) == (
+        "alias 'a' (m) failed with ValueError: unparsable answer; tried a",
+        None,
+    )
+    assert scrubbed(ValueError("unparsable answer"), []).status_code is None

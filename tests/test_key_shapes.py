@@ -76,3 +76,14 @@ def test_ordinary_words_are_not_redacted(llm: LLM, fake: FakeProvider) -> None:
         llm.chat("hi", model="m")
     assert message in str(caught.value)
     assert "[redacted]" not in "".join(traceback.format_exception(caught.value))
+
+
+def test_a_key_is_replaced_by_the_word_redacted_and_nothing_else(llm: LLM, fake: FakeProvider) -> None:
+    body, _ = SHAPES["groq"]
+    fake.fail(401, message=f"Incorrect API key provided: {body}", code="invalid_api_key")
+    with pytest.raises(AuthenticationError) as caught:
+        llm.chat("hi", model="m")
+    assert str(caught.value) == (
+        "alias 'm' (openai/my-model) failed with AuthenticationError: "
+        "OpenAIException - Incorrect API key provided: key [redacted] was rejected; tried m"
+    )
