@@ -27,6 +27,8 @@ __all__ = ["Register", "main"]
 
 EXIT_OK = 0
 EXIT_ERROR = 2
+# stdout's reader went away: the code rich's tables exit with then, and Python's documented recipe.
+EXIT_BROKEN_PIPE = 1
 FILE_HELP = "config file (default: $LLMCFG_CONFIG, else ./llm_config.yaml)"
 
 # The commands that call models, and so emit events to the console.
@@ -127,6 +129,21 @@ def _configure_logging(verbose: bool) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command. A reader of stdout that goes away early (``llmcfg schema | head``) is normal
+    in a shell, not an error: stop quietly with exit code 1 (as rich does for a table), never a traceback."""
+    try:
+        code = _run(argv)
+        sys.stdout.flush()  # output still in the buffer meets a closed pipe here, not at exit
+    except BrokenPipeError:
+        import os
+
+        # Python flushes stdout again at exit: point it at nothing so that flush cannot fail too.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
+    return code
+
+
+def _run(argv: Sequence[str] | None) -> int:
     args: Any = _parser().parse_args(argv)
     if args.command in _CALL_COMMANDS:  # the others emit no llm.call event (and skip importing structlog)
         _configure_logging(bool(getattr(args, "verbose", False)))
