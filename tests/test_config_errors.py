@@ -224,3 +224,13 @@ def test_allow_private_networks_must_be_networks() -> None:
     assert str(error).startswith("cfg.yaml:8:")
     config = parse_config(textwrap.dedent(HEAD + "fetch:\n  allow_private_networks: ['10.0.0.1/8', '::1']\n"))
     assert config.fetch.allow_private_networks == ["10.0.0.1/8", "::1"]
+
+
+def test_a_swapped_pair_suggests_the_key_it_scrambles_not_a_shorter_one() -> None:
+    """'modle' is one edit from both 'model' (a swap) and 'mode' (a stray letter): the newcomer who
+    typed it meant model, the key the same error says is missing."""
+    error = error_of(HEAD.replace("gpt4o: {model:", "gpt4o: {modle:"))
+    assert "models.gpt4o.model: required key is missing" in str(error)
+    assert "models.gpt4o.modle: unknown key 'modle' (did you mean 'model'?)" in str(error)
+    error = error_of(HEAD.replace("{model: openai/gpt-4o}", "{model: openai/gpt-4o, mdoe: chat}"))
+    assert "models.gpt4o.mdoe: unknown key 'mdoe' (did you mean 'mode'?)" in str(error)

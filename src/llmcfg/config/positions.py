@@ -35,16 +35,18 @@ def closest(word: str, choices: list[str] | tuple[str, ...] | set[str]) -> str:
 
     Close enough: the same name in another case/spelling (camelCase, kebab-case), or at most one
     edit away for names up to 4 characters, two up to 8, three beyond (a swap of two neighbours is
-    one edit). A bad suggestion ('acme' -> 'nace') costs more trust than none.
+    one edit). A bad suggestion ('acme' -> 'nace') costs more trust than none. Between choices
+    equally near, the one of the word's length wins: 'modle' is a swap of 'model' before it is
+    'mode' plus a stray letter.
     """
     normalised = {c.replace("_", "").lower(): c for c in choices}
     key = word.replace("_", "").replace("-", "").lower()
     if key in normalised:  # camelCase or kebab-case of a real key
         return f" (did you mean {normalised[key]!r}?)"
     limit = 1 if len(word) <= 4 else 2 if len(word) <= 8 else 3
-    scored = sorted((_distance(word.lower(), c.lower()), c) for c in choices)
+    scored = sorted((_distance(word.lower(), c.lower()), abs(len(c) - len(word)), c) for c in choices)
     if scored and scored[0][0] <= limit:
-        return f" (did you mean {scored[0][1]!r}?)"
+        return f" (did you mean {scored[0][2]!r}?)"
     return ""
 
 
