@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from llmcfg.cli.files import OutputExistsError, exists, write_new
 from llmcfg.cli.output import load_config, stderr_console
-from llmcfg.exceptions import LLMCfgError
+from llmcfg.exceptions import LLMCfgError, UnknownAliasError
 
 if TYPE_CHECKING:
     from llmcfg.cli.main import Register
@@ -65,6 +65,21 @@ def _progress(total: int) -> tuple[Any, Any]:
     return progress, task
 
 
+def _check_choices(llm: Any, mode: str, model: str | None) -> None:
+    """A wrong ``--mode`` or ``--model`` is one error before any image is read, not the same error
+    once per image (the library checks both per call, where one image is all it sees)."""
+    from llmcfg.config.positions import closest
+    from llmcfg.ocr.modes import DEFAULT_MODES
+
+    modes = llm.config.ocr.modes or DEFAULT_MODES
+    if mode not in modes:
+        raise UnknownAliasError(
+            f"unknown OCR mode {mode!r}{closest(mode, list(modes))}; modes: {', '.join(modes)}"
+        )
+    if model is not None:
+        llm.model_info(model)  # UnknownAliasError, with the closest alias
+
+
 async def ocr_many(
     llm: Any,
     images: list[str],
@@ -79,6 +94,7 @@ async def ocr_many(
     from llmcfg.money.report import money_text  # unknown costs as "?" (n unpriced), never as $0
 
     mode_name = mode or llm.config.ocr.default_mode
+    _check_choices(llm, mode_name, model)
     names = _output_names(images, mode_name)
     folder = Path(out) if out is not None else None
     if folder is not None and not force:
