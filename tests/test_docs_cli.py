@@ -155,3 +155,33 @@ def test_the_matcher_catches_a_stale_line() -> None:
     for stale in (["a c 99 ms"], ["last", "a b 1 ms"], ["pics/x.png"], ["missing"], ["cost", "cost"]):
         with pytest.raises(AssertionError):
             assert_shows(stale, printed, "cost")
+
+
+def test_the_cli_against_a_fake_started_as_testing_md_says(tmp_path: Path) -> None:
+    """docs/testing.md, "Trying the CLI against the fake": its command starts a fake, its YAML
+    (with the printed port) points OpenAI, Anthropic and Gemini at it, and each answers."""
+    doc = (ROOT / "docs" / "testing.md").read_text().split("## Trying the CLI against the fake", 1)[1]
+    start = doc.split("```bash\n", 1)[1].split("```", 1)[0].strip().removesuffix("&").strip()
+    yaml = doc.split("```yaml\n", 1)[1].split("```", 1)[0]
+    shown = doc.split("```\n$ ", 1)[1].split("```", 1)[0].splitlines()
+    words = shlex.split(start)
+    assert words[:2] == ["python", "-c"]
+    server = subprocess.Popen(
+        [sys.executable, *words[1:]], stdout=subprocess.PIPE, text=True, env=guarded_env(tmp_path)
+    )
+    try:
+        assert server.stdout is not None
+        base = server.stdout.readline().strip()
+        assert re.fullmatch(r"http://127\.0\.0\.1:\d+/v1", base), base
+        port = base.rsplit(":", 1)[1].removesuffix("/v1")
+        (tmp_path / "fake.yaml").write_text(yaml.replace("PORT", port))
+        assert_shows(shown[1:], *run(shown[0], tmp_path))
+        for quality, alias in (("fast", "mini"), ("best", "flash")):
+            answer, cost = run(
+                f'llmcfg chat "Say hello in French" --quality {quality} --config fake.yaml', tmp_path
+            )
+            assert answer == "Bonjour !\n"
+            assert cost.startswith(f"[{alias} · ")
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
