@@ -234,3 +234,43 @@ def test_a_swapped_pair_suggests_the_key_it_scrambles_not_a_shorter_one() -> Non
     assert "models.gpt4o.modle: unknown key 'modle' (did you mean 'model'?)" in str(error)
     error = error_of(HEAD.replace("{model: openai/gpt-4o}", "{model: openai/gpt-4o, mdoe: chat}"))
     assert "models.gpt4o.mdoe: unknown key 'mdoe' (did you mean 'mode'?)" in str(error)
+
+
+@pytest.mark.parametrize(
+    ("tail", "opened"),
+    [
+        ("  broken: {model: openai/gpt-4o-mini\n", "a flow mapping that starts at line 7, column 11"),
+        ("fallbacks:\n  gpt4o: [mini\n", "a flow sequence that starts at line 8, column 10"),
+    ],
+)
+def test_an_unclosed_bracket_names_the_line_where_it_opens(tail: str, opened: str) -> None:
+    """YAML finds the missing '}' or ']' where the file ends; the line to fix is where it opened."""
+    error = error_of(HEAD + tail)
+    assert str(error).startswith(
+        f"cfg.yaml:{HEAD.count(chr(10)) + tail.count(chr(10)) + 1}:1: YAML syntax error"
+    )
+    assert str(error).endswith(f"; while parsing {opened}")
+
+
+def test_validate_warns_about_every_unset_variable_of_a_provider(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An ``api_base`` or a parameter from an unset variable fails the first call like a missing
+    key does (CredentialError), so ``validate`` warns about it as it does about the key."""
+    from llmcfg.config.plan import credential_warnings
+
+    for name in ("LOCAL_URL", "LOCAL_VERSION", "LOCAL_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    text = """
+    providers:
+      local: {kind: openai, api_base: "${LOCAL_URL}", api_key: "${LOCAL_KEY:-none}",
+              params: {api_version: "${LOCAL_VERSION}", timeout: 5}}
+      spare: {kind: openai, api_base: "${LOCAL_URL}"}
+    models:
+      m: {model: local/foo}
+    """
+    assert credential_warnings(parse_config(textwrap.dedent(text))) == [
+        "providers.local.api_base: LOCAL_URL not set; aliases m will fail until it is",
+        "providers.local.params.api_version: LOCAL_VERSION not set; aliases m will fail until it is",
+    ]  # 'spare' serves no alias: nothing to warn about
+    monkeypatch.setenv("LOCAL_URL", "http://127.0.0.1:9/v1")
+    monkeypatch.setenv("LOCAL_VERSION", "1")
+    assert credential_warnings(parse_config(textwrap.dedent(text))) == []

@@ -74,17 +74,24 @@ def plan_rows(config: Config) -> list[PlanRow]:
 
 
 def credential_warnings(config: Config) -> list[str]:
-    """What ``validate`` warns about: one line per provider whose key variables are unset, naming the
-    aliases that need them, then settings that do nothing (``cache_prompt`` where the provider has
+    """What ``validate`` warns about: one line per provider setting (its key, ``api_base``, a
+    parameter) whose variables are unset, naming the aliases that need them, then settings that do nothing (``cache_prompt`` where the provider has
     no prompt caching)."""
     warnings = []
-    for provider in config.providers:
+    for provider, settings in config.providers.items():
+        users = [a for a, m in config.models.items() if m.model.partition("/")[0] == provider]
+        if not users:
+            continue
         status = key_status(config, provider)
-        if status.startswith("missing"):
-            users = [a for a, m in config.models.items() if m.model.partition("/")[0] == provider]
-            if users:
-                variables = status.removeprefix("missing: ")
-                warnings.append(
-                    f"providers.{provider}.api_key: {variables} not set; aliases {', '.join(users)} will fail until it is"
-                )
+        unset = [("api_key", status.removeprefix("missing: "))] if status.startswith("missing") else []
+        # Any other setting read from the environment fails the same way at first use: say so now.
+        others = {"api_base": settings.api_base, **{f"params.{k}": v for k, v in settings.params.items()}}
+        for name, value in others.items():
+            missing = envrefs.missing_variables(value) if isinstance(value, str) else []
+            if missing:
+                unset.append((name, ", ".join(missing)))
+        for name, variables in unset:
+            warnings.append(
+                f"providers.{provider}.{name}: {variables} not set; aliases {', '.join(users)} will fail until it is"
+            )
     return warnings + prompt_cache_warnings(config)

@@ -247,6 +247,10 @@ def _syntax_issue(error: yaml.MarkedYAMLError, text: str, file: str | None) -> C
         hint = f"; check the indentation of line {line} and of the lines above it"
     else:
         hint = ""
+    opened = error.context_mark
+    if error.problem and error.context and opened is not None and opened.line != mark.line:
+        # An unclosed '{' or '[' is found where the file ends: name the line where it was opened.
+        hint += f"; {error.context} that starts at line {opened.line + 1}, column {opened.column + 1}"
     return ConfigIssue(f"YAML syntax error: {problem}{hint}", "", file, line, mark.column + 1)
 
 
