@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import importlib
 import os
+import sys
+import types
 from typing import TYPE_CHECKING, Any
 
 # LiteLLM downloads its price table at import unless told not to; the user's own choice wins.
@@ -177,6 +179,21 @@ __all__ = [
     "vision",
 ]
 __version__ = "0.1.0"
+
+
+class _Package(types.ModuleType):
+    """``llmcfg.ocr`` is the function, also once the ``llmcfg.ocr`` subpackage has been imported
+    (by the first OCR call): the import system sets a package's attribute to each submodule it
+    loads, which turned ``llmcfg.ocr(...)`` into "'module' object is not callable" on the second
+    call. The subpackage is still imported by name (``from llmcfg.ocr.engine import ...``)."""
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name == "ocr" and isinstance(value, types.ModuleType):
+            return
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package
 
 
 def __getattr__(name: str) -> Any:
