@@ -66,11 +66,11 @@ def run(command: str, folder: Path, stdin: str | None = None, **env: str) -> tup
     """The doc's command line (leading VAR=value words become the environment): stdout, stderr."""
     words = shlex.split(command)
     environment = {k: v for k, v in guarded_env(folder).items() if k not in KEYS}
+    environment["COLUMNS"] = "200"  # the doc's wide tables, whatever the width of the test's terminal
     while "=" in words[0]:
         name, _, value = words.pop(0).partition("=")
         environment[name] = value
     assert words[0] == "llmcfg"
-    environment.setdefault("COLUMNS", "200")
     done = subprocess.run(
         [str(LLMCFG), *words[1:]],
         input=stdin,
