@@ -11,8 +11,9 @@ from typing import Any
 
 import pytest
 import structlog
+from pydantic import BaseModel
 
-from llmcfg import LLM, BudgetExceededError, ProviderError, load_config
+from llmcfg import LLM, BudgetExceededError, ProviderError, StructuredOutputError, load_config
 from llmcfg.calls.hooks import CallHook
 from llmcfg.routing.counting import count_tokens
 from llmcfg.testing import FakeProvider
@@ -271,3 +272,26 @@ def test_ocrs_own_fallbacks_count_in_its_worst_case(tmp_path: Path, fake: FakePr
     fake.reply("a red square", tokens_in=1000, tokens_out=1000)
     vision = llm.vision(png(64, 64), "what is it?", model="mini", max_tokens=1000)
     assert vision.alias == "mini"  # vision does not take OCR's fallbacks: mini's own estimate fits
+
+
+class City(BaseModel):
+    name: str
+
+
+def test_every_extract_attempt_is_paid_and_counted(tmp_path: Path, fake: FakeProvider) -> None:
+    """Structured output asks again after an invalid answer: each attempt is a paid call. The result's
+    cost is their sum, and the budget and the cost log hold each, also when extract gives up."""
+    fake.reply("not json", times=1, tokens_in=10, tokens_out=20)
+    fake.reply('{"name": "Paris"}', times=1, tokens_in=30, tokens_out=40)
+    llm = make(tmp_path, fake)
+    result = llm.extract_result("city?", City, model="mini", max_tokens=100, retries=1)
+    first, second = (10 * 0.15e-6 + 20 * 0.6e-6), (30 * 0.15e-6 + 40 * 0.6e-6)
+    assert (result.attempts, result.cost_usd) == (2, pytest.approx(first + second))
+    assert [line["cost_usd"] for line in lines(tmp_path)] == [pytest.approx(first), pytest.approx(second)]
+    fake.reply("still not json", tokens_in=10, tokens_out=20)
+    with pytest.raises(StructuredOutputError):
+        llm.extract("city?", City, model="mini", max_tokens=100, retries=1)
+    assert len(lines(tmp_path)) == 4
+    day = llm.spend().day
+    assert day is not None
+    assert (day.spent_usd, day.reserved_usd) == (pytest.approx(3 * first + second), 0.0)
