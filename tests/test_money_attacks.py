@@ -295,3 +295,16 @@ def test_every_extract_attempt_is_paid_and_counted(tmp_path: Path, fake: FakePro
     day = llm.spend().day
     assert day is not None
     assert (day.spent_usd, day.reserved_usd) == (pytest.approx(3 * first + second), 0.0)
+
+
+def test_n_answers_are_n_times_the_output_in_the_worst_case(tmp_path: Path, fake: FakeProvider) -> None:
+    """``n=10`` asks for ten answers to one prompt: the output is paid ten times. The estimate counted
+    one, so a call that may cost $0.10 passed a per_request_usd of $0.05."""
+    llm = make(tmp_path, fake, "  per_request_usd: 0.05")
+    with pytest.raises(BudgetExceededError) as caught:
+        llm.chat("hi", model="gpt4o", max_tokens=1000, n=10)
+    tokens_in = llm.count_tokens([{"role": "user", "content": "hi"}], model="gpt4o")
+    assert caught.value.estimate_usd == pytest.approx(tokens_in * 2.5e-6 + 10 * 1000 * 10e-6)
+    assert "1,000 out x 10 answers (n)" in caught.value.basis
+    assert fake.requests == []
+    assert llm.chat("hi", model="gpt4o", max_tokens=1000, n=1).text == "ok"  # one answer fits

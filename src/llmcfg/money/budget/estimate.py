@@ -85,8 +85,11 @@ def chat_estimate(
     # charges 1.25x input for that), so a budget never lets a cache-writing call through on the
     # plain input rate.
     input_rate = max(info.input_per_token, info.cache_write_per_token or 0.0)
-    usd = tokens_in * input_rate + tokens_out * (info.output_per_token or 0.0)
-    return Estimate(usd, f"{info.alias}: {tokens_in:,} tokens in, {tokens_out:,} out ({source})")
+    # ``n`` asks for several answers to the one prompt: the input is paid once, the output per answer
+    choices = max(1, int(params.get("n") or 1))
+    usd = tokens_in * input_rate + choices * tokens_out * (info.output_per_token or 0.0)
+    each = f" x {choices} answers (n)" if choices > 1 else ""
+    return Estimate(usd, f"{info.alias}: {tokens_in:,} tokens in, {tokens_out:,} out{each} ({source})")
 
 
 def embed_estimate(info: AliasInfo, texts: list[str]) -> Estimate:
