@@ -15,6 +15,10 @@ from pydantic import BaseModel
 
 from llmcfg import LLM, BudgetExceededError, ProviderError, StructuredOutputError, load_config
 from llmcfg.calls.hooks import CallHook
+from llmcfg.config.aliases import describe
+from llmcfg.config.load import parse_config
+from llmcfg.money.budget.estimate import chat_estimate
+from llmcfg.money.prices import price_table
 from llmcfg.routing.counting import count_tokens
 from llmcfg.testing import FakeProvider
 from tests.images import png
@@ -308,3 +312,38 @@ def test_n_answers_are_n_times_the_output_in_the_worst_case(tmp_path: Path, fake
     assert "1,000 out x 10 answers (n)" in caught.value.basis
     assert fake.requests == []
     assert llm.chat("hi", model="gpt4o", max_tokens=1000, n=1).text == "ok"  # one answer fits
+
+
+TIERED = """
+providers: {gemini: {api_key: "${GEMINI_API_KEY:-k}"}}
+models:
+  pro: {model: gemini/gemini-2.5-pro}
+  flat: {model: gemini/gemini-2.5-pro, price: {input_per_mtok: 1.25, output_per_mtok: 10}}
+budgets: {per_request_usd: 1.0}
+"""
+
+
+def test_a_long_prompt_is_estimated_at_the_models_upper_tier() -> None:
+    """gemini-2.5-pro costs twice as much per input token (1.5x per output token) once the prompt is
+    over 200k tokens, and the call is settled at those rates: the worst case must use them too, or a
+    per_request_usd lets through calls costing up to twice the limit."""
+    config = parse_config(TIERED)
+    long = [{"role": "user", "content": "word " * 210_000}]
+    tokens = count_tokens(long, model="gemini/gemini-2.5-pro")
+    assert tokens > 200_000
+    entry = price_table()["gemini/gemini-2.5-pro"]
+    upper = tokens * entry["input_cost_per_token_above_200k_tokens"]
+    upper += 1000 * entry["output_cost_per_token_above_200k_tokens"]
+    assert chat_estimate(describe(config, "pro"), long, {"max_tokens": 1000}) == pytest.approx(upper)
+    short = [{"role": "user", "content": "word " * 1000}]
+    base = count_tokens(short, model="gemini/gemini-2.5-pro") * 1.25e-6 + 1000 * 10e-6
+    assert chat_estimate(describe(config, "pro"), short, {"max_tokens": 1000}) == pytest.approx(base)
+    flat = tokens * 1.25e-6 + 1000 * 10e-6  # an alias's own price is its price: no table tiers
+    assert chat_estimate(describe(config, "flat"), long, {"max_tokens": 1000}) == pytest.approx(flat)
+
+
+def test_the_larger_of_max_tokens_and_max_completion_tokens_bounds_the_output() -> None:
+    info = describe(parse_config(TIERED), "flat")
+    both = chat_estimate(info, [], {"max_tokens": 10, "max_completion_tokens": 5000})
+    assert both == chat_estimate(info, [], {"max_tokens": 5000})
+    assert chat_estimate(info, [], {"max_completion_tokens": 10, "max_tokens": 5000}) == both

@@ -8,13 +8,22 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from functools import cache
 from pathlib import Path
 from typing import Any
 
-__all__ = ["BUILTIN_MODELS", "IMAGE_LIST_PRICES", "ModelFacts", "image_price", "known_providers", "lookup"]
+__all__ = [
+    "BUILTIN_MODELS",
+    "IMAGE_LIST_PRICES",
+    "ModelFacts",
+    "image_price",
+    "known_providers",
+    "lookup",
+    "upper_tier",
+]
 
 _PRICE_FILE = "model_prices_and_context_window_backup.json"
 _PROVIDER_FILE = "provider_endpoints_support_backup.json"
@@ -151,4 +160,44 @@ def lookup(litellm_model: str) -> ModelFacts | None:
         entry = table.get(key)
         if isinstance(entry, dict) and (key == litellm_model or entry.get("litellm_provider") == provider):
             return _facts(key, entry)
+    return None
+
+
+_TIER = re.compile(r"input_cost_per_token_above_(\d+)k_tokens")
+
+
+@cache
+def _tiers(litellm_model: str) -> tuple[tuple[int, float, float, float], ...]:
+    """(threshold, input, output, cache write rate) of each upper price tier of a model, highest
+    first; each rate never below the base one."""
+    facts = lookup(litellm_model)
+    entry = price_table().get(facts.key) if facts is not None else None
+    if not isinstance(entry, dict):
+        return ()
+
+    def rate(name: str, above: str) -> float:
+        values = (entry.get(name), entry.get(f"{name}_{above}"))
+        return max((float(v) for v in values if isinstance(v, (int, float))), default=0.0)
+
+    tiers = []
+    for match in filter(None, map(_TIER.fullmatch, entry)):
+        above = f"above_{match.group(1)}k_tokens"
+        tiers.append(
+            (
+                int(match.group(1)) * 1000,
+                rate("input_cost_per_token", above),
+                rate("output_cost_per_token", above),
+                rate("cache_creation_input_token_cost", above),
+            )
+        )
+    return tuple(sorted(tiers, reverse=True))
+
+
+def upper_tier(litellm_model: str, tokens_in: int) -> tuple[float, float, float] | None:
+    """The (input, output, cache write) rates of the highest price tier a prompt of ``tokens_in``
+    tokens reaches (gemini-2.5-pro: twice the input rate above 200k tokens); None when it reaches
+    none. A tier prices the whole call, so a worst case taken at the base rates would be half of it."""
+    for threshold, *rates in _tiers(litellm_model):
+        if tokens_in > threshold:
+            return rates[0], rates[1], rates[2]
     return None

@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from llmcfg.config.aliases import AliasInfo
+from llmcfg.money.prices import upper_tier
 from llmcfg.routing.counting import count_tokens
 
 __all__ = [
@@ -60,9 +61,9 @@ _LOWER = "set max_tokens on the call or params.max_tokens on the alias to lower 
 
 def output_tokens(info: AliasInfo, params: dict[str, Any]) -> tuple[int, str]:
     """The most output tokens the call may produce, and where that figure came from."""
-    asked = params.get("max_tokens") or params.get("max_completion_tokens")
-    if asked:
-        return int(asked), "the call's max_tokens"
+    asked = max(int(params.get("max_tokens") or 0), int(params.get("max_completion_tokens") or 0))
+    if asked:  # both set: the larger may be the one the provider honours
+        return asked, "the call's max_tokens"
     if info.max_tokens:
         return info.max_tokens, f"alias {info.alias!r} params.max_tokens"
     maximum = info.max_output_tokens
@@ -85,9 +86,13 @@ def chat_estimate(
     # charges 1.25x input for that), so a budget never lets a cache-writing call through on the
     # plain input rate.
     input_rate = max(info.input_per_token, info.cache_write_per_token or 0.0)
+    output_rate = info.output_per_token or 0.0
+    tier = upper_tier(info.litellm_model, tokens_in) if info.price_source == "table" else None
+    if tier is not None:  # a long prompt: the whole call at the upper tier's rates
+        input_rate, output_rate = max(input_rate, tier[0], tier[2]), max(output_rate, tier[1])
     # ``n`` asks for several answers to the one prompt: the input is paid once, the output per answer
     choices = max(1, int(params.get("n") or 1))
-    usd = tokens_in * input_rate + choices * tokens_out * (info.output_per_token or 0.0)
+    usd = tokens_in * input_rate + choices * tokens_out * output_rate
     each = f" x {choices} answers (n)" if choices > 1 else ""
     return Estimate(usd, f"{info.alias}: {tokens_in:,} tokens in, {tokens_out:,} out{each} ({source})")
 
