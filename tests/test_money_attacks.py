@@ -347,3 +347,32 @@ def test_the_larger_of_max_tokens_and_max_completion_tokens_bounds_the_output() 
     both = chat_estimate(info, [], {"max_tokens": 10, "max_completion_tokens": 5000})
     assert both == chat_estimate(info, [], {"max_tokens": 5000})
     assert chat_estimate(info, [], {"max_completion_tokens": 10, "max_tokens": 5000}) == both
+
+
+IMAGES = """
+providers:
+  openai: {{api_key: "${{OPENAI_API_KEY:-k}}", api_base: "{base}"}}
+models:
+  image: {{model: openai/gpt-image-1.5}}
+router: {{num_retries: 0, timeout_s: 10}}
+cache: {{dir: cache}}
+budgets:
+  per_request_usd: 0.1
+"""
+
+
+@pytest.mark.parametrize("image_quality", [None, "auto", "high"])
+def test_an_image_whose_quality_the_provider_picks_is_reserved_at_the_dearest(
+    tmp_path: Path, fake: FakeProvider, image_quality: str | None
+) -> None:
+    """gpt-image-1.5's table prices 1024x1024 at $0.009 with no quality (its low price) and $0.133
+    at high, which ``auto`` may pick: the worst case of an image with no quality asked was $0.009,
+    so a per_request_usd of $0.10 let it through."""
+    (tmp_path / "llm_config.yaml").write_text(IMAGES.format(base=fake.base_url))
+    llm = LLM(load_config(tmp_path / "llm_config.yaml"))
+    with pytest.raises(BudgetExceededError) as caught:
+        llm.imagine("a cat", model="image", size="1024x1024", image_quality=image_quality)
+    assert caught.value.estimate_usd == pytest.approx(0.133)
+    assert fake.requests == []
+    low = llm.imagine("a cat", model="image", size="1024x1024", image_quality="low", n=2)
+    assert low.count == 2  # a quality asked for is its own price: 2 x $0.009 fits

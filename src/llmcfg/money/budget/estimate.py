@@ -104,15 +104,28 @@ def embed_estimate(info: AliasInfo, texts: list[str]) -> Estimate:
     return Estimate(tokens * info.input_per_token, f"{info.alias}: {tokens:,} tokens in")
 
 
+_QUALITIES = (None, "high", "hd", "medium", "standard", "low")
+
+
 def image_estimate(info: AliasInfo, size: str | None, quality: str | None, n: int) -> Estimate:
     """What ``n`` images cost at most: the alias's per-image price, else the tables' price for the
-    size and quality (the dearest quality when the provider chooses), else 0 (unpriced)."""
+    size and quality; when the provider chooses the quality (none asked, or ``auto``), or the one
+    asked has no price, the dearest quality priced for that size (gpt-image-1.5's table has a price
+    with no quality, its cheapest, while ``auto`` may pick high at 15 times that); else 0 (unpriced)."""
     from llmcfg.money.cost import image_cost
 
-    for candidate in (quality, None, "high", "hd", "standard"):
-        cost = image_cost(info, size, candidate, n, None, None)
-        if cost.usd is not None:
-            return Estimate(cost.usd, f"{info.alias}: {n} image(s) {size or ''} {candidate or ''}".rstrip())
+    if quality not in (None, "auto"):
+        asked = image_cost(info, size, quality, n, None, None)
+        if asked.usd is not None:
+            return Estimate(asked.usd, f"{info.alias}: {n} image(s) {size or ''} {quality}".rstrip())
+    priced = [
+        (cost.usd, candidate)
+        for candidate in _QUALITIES
+        if (cost := image_cost(info, size, candidate, n, None, None)).usd is not None
+    ]
+    if priced:
+        usd, candidate = max(priced, key=lambda pair: pair[0] or 0.0)
+        return Estimate(usd or 0.0, f"{info.alias}: {n} image(s) {size or ''} {candidate or ''}".rstrip())
     if info.per_image is not None:
         return Estimate(info.per_image * n, f"{info.alias}: {n} image(s) at its dearest price")
     return Estimate(0.0, f"alias {info.alias!r} has no known price")
