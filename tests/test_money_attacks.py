@@ -134,6 +134,7 @@ def test_logging_or_a_hook_that_raises_loses_no_money(
     [line] = lines(tmp_path)
     assert (line["status"], line["cost_usd"]) == ("ok", pytest.approx(10 * 0.15e-6 + 100 * 0.6e-6))
     assert (day.spent_usd, day.reserved_usd) == (pytest.approx(line["cost_usd"]), 0.0)
+    assert llm.usage_stats()["total"]["cost_usd"] == pytest.approx(line["cost_usd"])
 
 
 class Wait(CallHook):

@@ -244,7 +244,7 @@ class Outcomes:
         }
 
     def _send_event(self, call: Call | None, fields: dict[str, Any]) -> None:
+        self.stats.add(fields)  # first: counted even when the application's logging raises
         emit(fields, self._cost_log, self.config.logging.events)
-        self.stats.add(fields)
         for hook in self.hooks:
             hook.finished(call, fields)
