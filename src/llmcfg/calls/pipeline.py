@@ -229,7 +229,7 @@ def call_steps(core: CallCore, job: Job[R]) -> Steps[R]:
         if hit is not None:
             return job.hit(hit)
         kwargs = yield from job.build(call)
-    reservation = failed = None
+    reservation = failure = None
     try:
         reservation = yield from core._reserve_steps(call, job.estimate)
         response = yield from send_steps(core, call, job.method, kwargs)
@@ -239,9 +239,12 @@ def call_steps(core: CallCore, job: Job[R]) -> Steps[R]:
             drive(core._release(reservation))  # in place: a cancelled task must not wait again
             core._interrupted(call, error)
             raise
-        failed = core._fail(call, error)
-    if failed is not None:  # raised outside the except clause: no raw error as __context__
-        yield from core._release(reservation)
+        failure = error
+    if failure is not None:  # recorded and raised outside the except clause: no raw error as __context__
+        try:
+            failed = core._fail(call, failure)
+        finally:  # a hook or log processor that raises must not keep the failed call's reservation
+            yield from core._release(reservation)
         raise failed
     try:
         core._result_event(call, result, job.event_extra(result))
