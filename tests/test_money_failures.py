@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from llmcfg import LLM, load_config
+from llmcfg import LLM, BudgetExceededError, load_config
 from llmcfg.calls.hooks import CallHook
 from llmcfg.testing import FakeProvider
 
@@ -59,3 +59,28 @@ def test_a_hook_that_raises_on_a_failed_call_leaves_nothing_reserved(
         seen.append(chain)
         chain = chain.__cause__ or chain.__context__
     assert not any("sk-secret-key" in str(error) for error in seen), seen
+
+
+FALLING_BACK = """
+providers:
+  openai: {api_key: "${OPENAI_API_KEY:-k}"}
+models:
+  mini: {model: openai/gpt-4o-mini}
+  gpt4o: {model: openai/gpt-4o}
+fallbacks: {mini: [gpt4o]}
+budgets: {per_request_usd: 0.005}
+"""
+
+
+def test_estimate_cost_is_the_worst_case_the_budget_reserves(tmp_path: Path) -> None:
+    """mini may fall back to gpt4o (~17x dearer), and the budget reserves gpt4o's cost for it:
+    estimate_cost, the worst case "as the budget reckons it", said mini's, so a caller checking it
+    against per_request_usd was told a refused call would fit."""
+    (tmp_path / "llm_config.yaml").write_text(FALLING_BACK)
+    llm = LLM(load_config(tmp_path / "llm_config.yaml"))
+    tokens = llm.count_tokens([{"role": "user", "content": "hi"}], model="gpt4o")
+    estimate = llm.estimate_cost("hi", model="mini", max_tokens=1000)
+    assert estimate == pytest.approx(tokens * 2.5e-6 + 1000 * 10e-6)  # gpt4o's
+    with pytest.raises(BudgetExceededError) as caught:
+        llm.chat("hi", model="mini", max_tokens=1000)
+    assert caught.value.estimate_usd == pytest.approx(estimate)

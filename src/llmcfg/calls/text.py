@@ -226,8 +226,8 @@ class TextMethods(CallCore):
     ) -> float | None:
         """Worst-case USD of a chat call, as the budget reckons it: input tokens counted (images in
         ``messages`` as the call would send them: fetched under the fetch policy, through the image
-        cache), output at ``max_tokens`` (or the model's maximum). None when the alias has no
-        known price."""
+        cache), output at ``max_tokens`` (else as budgets.md says), on the dearest option of the
+        alias's fallback chain. None when the alias has no known price."""
         alias, _ = self.resolve("text", quality=quality, model=model)
         info = self._describe(alias)
         if info.input_per_token is None:
@@ -235,4 +235,7 @@ class TextMethods(CallCore):
         limit = {"max_tokens": max_tokens} if max_tokens is not None else {}
         body = build_messages(prompt, messages, None)
         checked = drive(message_image_steps(self, info, body))
-        return chat_estimate(info, checked.messages, limit, checked.image_tokens)
+        chain = [alias, *self._usable(self._substitutes("chat", alias))]  # the budget reserves the dearest
+        return max(
+            chat_estimate(self._describe(a), checked.messages, limit, checked.image_tokens) for a in chain
+        )
