@@ -4,6 +4,7 @@ with 200 scans saw 200 identical lines)."""
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
@@ -59,3 +60,32 @@ def test_a_known_mode_still_reads_every_image(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert "INVOICE" in done.stdout
+
+
+def test_quality_picks_the_ocr_preset_as_for_chat_and_vision(tmp_path: Path) -> None:
+    """``--quality fast`` is ``ocr.presets.fast`` (local-ocr in the shipped config); with ``--model``
+    too it is a usage error, as for chat and vision."""
+    shutil.copy(ROOT / "llm_config.yaml", tmp_path / "llm_config.yaml")
+    shutil.copy(ROOT / "examples" / "invoice.png", tmp_path / "a.png")
+    done = subprocess.run(
+        [str(LLMCFG), "ocr", "a.png", "--quality", "fast"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=guarded_env(tmp_path),
+        timeout=180,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "INVOICE" in done.stdout
+    event = json.loads((tmp_path / "llm_costs.jsonl").read_text().splitlines()[-1])
+    assert (event["requested"], event["alias"]) == ("ocr/fast", "local-ocr")
+    both = subprocess.run(
+        [str(LLMCFG), "ocr", "a.png", "--quality", "fast", "--model", "local-ocr"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=guarded_env(tmp_path),
+        timeout=180,
+    )
+    assert both.returncode == 2
+    assert "not allowed with argument" in both.stderr

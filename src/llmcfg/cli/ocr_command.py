@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from llmcfg.cli.call_commands import QUALITY_CHOICES
 from llmcfg.cli.files import OutputExistsError, exists, write_new
 from llmcfg.cli.output import load_config, stderr_console
 from llmcfg.exceptions import LLMCfgError, UnknownAliasError
@@ -88,6 +89,7 @@ async def ocr_many(
     out: str | None,
     jobs: int,
     model: str | None = None,
+    quality: str | None = None,
     force: bool = False,
 ) -> int:
     """OCR every image; exit code 0 when all succeeded, 2 otherwise."""
@@ -113,7 +115,7 @@ async def ocr_many(
         nonlocal spent, failed, unpriced
         async with limit:
             try:
-                result = await llm.aocr(image, mode, model=model)
+                result = await llm.aocr(image, mode, model=model, quality=quality)
                 results[index] = result
                 if result.cost_usd is None:  # unknown is not $0: shown as "?" with the count
                     unpriced += 1
@@ -164,6 +166,7 @@ def _cmd_ocr(args: argparse.Namespace) -> int:
                 out=args.out,
                 jobs=args.jobs,
                 model=args.model,
+                quality=args.quality,
                 force=args.force,
             )
         )
@@ -173,7 +176,13 @@ def register(command: Register) -> None:
     ocr = command("ocr", _cmd_ocr, "read the text of images, several at once")
     ocr.add_argument("images", nargs="+")
     ocr.add_argument("--mode", help="tiny, small, base, gundam or a mode of your config")
-    ocr.add_argument("--model", help="an alias from the config")
+    choice = ocr.add_mutually_exclusive_group()  # as for chat and vision
+    choice.add_argument(
+        "--quality",
+        choices=QUALITY_CHOICES,
+        help="the OCR preset to use (default: ocr.quality of the config)",
+    )
+    choice.add_argument("--model", help="an alias from the config")
     ocr.add_argument("--out", help="folder for one .txt (or .md) file per image; default: print")
     ocr.add_argument("--force", action="store_true", help="overwrite files that are already in --out")
     ocr.add_argument("--jobs", type=int, default=4, help="images read at once (default 4)")
