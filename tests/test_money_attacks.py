@@ -343,6 +343,20 @@ def test_a_long_prompt_is_estimated_at_the_models_upper_tier() -> None:
     assert chat_estimate(describe(config, "flat"), long, {"max_tokens": 1000}) == pytest.approx(flat)
 
 
+def test_the_priority_service_tier_is_estimated_at_its_own_rates() -> None:
+    """``service_tier="priority"`` bills gpt-4o at $4.25/$17 per million (not $2.50/$10), and the
+    call is settled at those rates: the worst case must use them too."""
+    config = parse_config(
+        'providers: {openai: {api_key: "${OPENAI_API_KEY:-k}"}}\nmodels: {o: {model: openai/gpt-4o}}'
+    )
+    info = describe(config, "o")
+    asked = [{"role": "user", "content": "hi"}]
+    tokens = count_tokens(asked, model="openai/gpt-4o")
+    priority = chat_estimate(info, asked, {"max_tokens": 1000, "service_tier": "priority"})
+    assert priority == pytest.approx(tokens * 4.25e-6 + 1000 * 17e-6)
+    assert chat_estimate(info, asked, {"max_tokens": 1000}) == pytest.approx(tokens * 2.5e-6 + 1000 * 10e-6)
+
+
 def test_the_larger_of_max_tokens_and_max_completion_tokens_bounds_the_output() -> None:
     info = describe(parse_config(TIERED), "flat")
     both = chat_estimate(info, [], {"max_tokens": 10, "max_completion_tokens": 5000})

@@ -167,37 +167,44 @@ _TIER = re.compile(r"input_cost_per_token_above_(\d+)k_tokens")
 
 
 @cache
-def _tiers(litellm_model: str) -> tuple[tuple[int, float, float, float], ...]:
-    """(threshold, input, output, cache write rate) of each upper price tier of a model, highest
-    first; each rate never below the base one."""
+def _tiers(litellm_model: str, service_tier: str) -> tuple[tuple[int, float, float, float], ...]:
+    """(threshold, input, output, cache write rate) of each price tier of a model, highest first,
+    down to the base tier (threshold 0); with a ``service_tier`` (``priority``), its own rates where
+    the table has them. Each rate is never below the base one."""
     facts = lookup(litellm_model)
     entry = price_table().get(facts.key) if facts is not None else None
     if not isinstance(entry, dict):
         return ()
+    suffix = f"_{service_tier}" if service_tier else ""
 
     def rate(name: str, above: str) -> float:
-        values = (entry.get(name), entry.get(f"{name}_{above}"))
+        names = [name, name + suffix, *([f"{name}_{above}", f"{name}_{above}{suffix}"] if above else [])]
+        values = [entry.get(key) for key in names]
         return max((float(v) for v in values if isinstance(v, (int, float))), default=0.0)
 
-    tiers = []
+    thresholds = {0: ""}
     for match in filter(None, map(_TIER.fullmatch, entry)):
-        above = f"above_{match.group(1)}k_tokens"
-        tiers.append(
-            (
-                int(match.group(1)) * 1000,
-                rate("input_cost_per_token", above),
-                rate("output_cost_per_token", above),
-                rate("cache_creation_input_token_cost", above),
-            )
+        thresholds[int(match.group(1)) * 1000] = f"above_{match.group(1)}k_tokens"
+    tiers = [
+        (
+            threshold,
+            rate("input_cost_per_token", above),
+            rate("output_cost_per_token", above),
+            rate("cache_creation_input_token_cost", above),
         )
+        for threshold, above in thresholds.items()
+    ]
     return tuple(sorted(tiers, reverse=True))
 
 
-def upper_tier(litellm_model: str, tokens_in: int) -> tuple[float, float, float] | None:
-    """The (input, output, cache write) rates of the highest price tier a prompt of ``tokens_in``
-    tokens reaches (gemini-2.5-pro: twice the input rate above 200k tokens); None when it reaches
-    none. A tier prices the whole call, so a worst case taken at the base rates would be half of it."""
-    for threshold, *rates in _tiers(litellm_model):
-        if tokens_in > threshold:
+def upper_tier(
+    litellm_model: str, tokens_in: int, service_tier: str = ""
+) -> tuple[float, float, float] | None:
+    """The (input, output, cache write) rates of the price tier a prompt of ``tokens_in`` tokens
+    reaches (gemini-2.5-pro: twice the input rate above 200k tokens), at ``service_tier`` when given
+    (OpenAI's ``priority``: about 1.7 times the base rates); None for a model the table lacks. A tier
+    prices the whole call, so a worst case taken at the base rates could be half of it."""
+    for threshold, *rates in _tiers(litellm_model, service_tier):
+        if tokens_in > threshold or threshold == 0:
             return rates[0], rates[1], rates[2]
     return None

@@ -87,8 +87,10 @@ def chat_estimate(
     # plain input rate.
     input_rate = max(info.input_per_token, info.cache_write_per_token or 0.0)
     output_rate = info.output_per_token or 0.0
-    tier = upper_tier(info.litellm_model, tokens_in) if info.price_source == "table" else None
-    if tier is not None:  # a long prompt: the whole call at the upper tier's rates
+    # a long prompt, or a dearer service tier asked for: the whole call at that tier's rates
+    service = "priority" if params.get("service_tier") == "priority" else ""
+    tier = upper_tier(info.litellm_model, tokens_in, service) if info.price_source == "table" else None
+    if tier is not None:
         input_rate, output_rate = max(input_rate, tier[0], tier[2]), max(output_rate, tier[1])
     # ``n`` asks for several answers to the one prompt: the input is paid once, the output per answer
     choices = max(1, int(params.get("n") or 1))
