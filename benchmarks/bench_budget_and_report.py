@@ -34,6 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # tests.redis_s
 
 import structlog
 from bench_chat_overhead import LoggingWork as ChatLoggingWork  # a sibling script
+from bench_chat_overhead import logging_deferred
 
 import llmcfg
 from llmcfg.testing import FakeProvider, use_fake
@@ -230,19 +231,14 @@ def bench_round_trip_floor(calls: int) -> None:
     import litellm
     import redis
     import redis.asyncio
-    from litellm.litellm_core_utils.thread_pool_executor import executor
-
-    queued: list[tuple[Any, tuple[Any, ...], dict[str, Any]]] = []
-    submit = executor.submit
-    executor.submit = lambda fn, /, *args, **kwargs: queued.append((fn, args, kwargs))  # type: ignore[assignment,method-assign,misc]
-
-    def logging_work() -> None:
-        for fn, args, kwargs in queued:
-            fn(*args, **kwargs)
-        queued.clear()
 
     messages = [{"role": "user", "content": "hello there"}]
-    with FakeProvider() as fake, tempfile.TemporaryDirectory() as folder, _redis(Path(folder)) as url:
+    with (
+        FakeProvider() as fake,
+        tempfile.TemporaryDirectory() as folder,
+        _redis(Path(folder)) as url,
+        logging_deferred() as logging_work,
+    ):
         if url is None:
             print("redis round-trip floor: not measured (redis-server is not installed)")
             return
@@ -302,7 +298,6 @@ def bench_round_trip_floor(calls: int) -> None:
 
             aafter, aagain = asyncio.run(both())
         finally:
-            executor.submit = submit  # type: ignore[method-assign]
             connection.disconnect()
     for driver, a, b in (("sync ", after, again), ("async", aafter, aagain)):
         print(

@@ -42,7 +42,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, wait
 from contextlib import contextmanager
 from pathlib import Path
@@ -117,6 +117,27 @@ class LoggingWork:
     def settle(self) -> None:
         wait(self.pending)
         self.pending.clear()
+
+
+@contextmanager
+def logging_deferred() -> Iterator[Callable[[], None]]:
+    """LiteLLM's logging work queued instead of handed to its thread pool; the function yielded runs
+    what is queued, in the calling thread (after the clock stops): no GIL hand-over inside a call."""
+    from litellm.litellm_core_utils.thread_pool_executor import executor
+
+    queued: list[tuple[Any, tuple[Any, ...], dict[str, Any]]] = []
+    submit = executor.submit
+    executor.submit = lambda fn, /, *args, **kwargs: queued.append((fn, args, kwargs))  # type: ignore[assignment,method-assign,misc]
+
+    def run_queued() -> None:
+        for fn, args, kwargs in queued:
+            fn(*args, **kwargs)
+        queued.clear()
+
+    try:
+        yield run_queued
+    finally:
+        executor.submit = submit  # type: ignore[method-assign]
 
 
 def _clocks() -> tuple[float, float]:
@@ -256,23 +277,12 @@ def floor(llm: llmcfg.LLM, bare: Any, folder: str, calls: int) -> None:
     ``CostLog.append``: stat, flock, write, unlock), timed right after a bare call and then again at once. Right
     after LiteLLM's ~2.7 ms of Python, every piece of work (syscalls included) costs several times
     what it costs back to back, so the line alone takes a sizeable share of the 2 % (58 us)."""
-    from litellm.litellm_core_utils.thread_pool_executor import executor
-
     from llmcfg.money.events import CostLog
-
-    queued: list[tuple[Any, tuple[Any, ...], dict[str, Any]]] = []
-    submit = executor.submit
-    executor.submit = lambda fn, /, *args, **kwargs: queued.append((fn, args, kwargs))  # type: ignore[assignment,method-assign,misc]
-
-    def logging_work() -> None:
-        for fn, args, kwargs in queued:
-            fn(*args, **kwargs)
-        queued.clear()
 
     log = CostLog(str(Path(folder) / "floor.jsonl"))
     event = json.loads((Path(folder) / "costs.jsonl").read_text().splitlines()[-1])  # a real llm.call line
     ours, theirs, line_after, line_warm = [], [], [], []
-    try:
+    with logging_deferred() as logging_work:
         for _ in range(calls):
             start = time.thread_time()
             llm.chat(messages=MESSAGES, model="mini")
@@ -288,9 +298,7 @@ def floor(llm: llmcfg.LLM, bare: Any, folder: str, calls: int) -> None:
             log.append(event)
             line_warm.append(time.thread_time() - start)
             logging_work()
-    finally:
-        executor.submit = submit  # type: ignore[method-assign]
-        log.close()
+    log.close()
     a, b = statistics.median(ours), statistics.median(theirs)
     after, warm = statistics.median(line_after), statistics.median(line_warm)
     print(
