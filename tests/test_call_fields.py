@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import textwrap
+import time
 from pathlib import Path
 from typing import Any
 
@@ -33,8 +34,10 @@ models:
   spare: {model: openai/gpt-4o}
   claude: {model: anthropic/claude-sonnet-4-5, params: {max_tokens: 1024}}
   pro: {model: gemini/gemini-2.5-pro}
+  house: {model: anthropic/claude-sonnet-4-5, params: {max_tokens: 1024}, price: {input_per_mtok: 2, output_per_mtok: 10, cached_input_per_mtok: 0.2, cache_write_per_mtok: 3}}
 fallbacks:
   spare: [mini]
+  claude: [mini]
 router: {num_retries: 0, timeout_s: 10, cooldown_s: 0, allowed_fails: 100}
 """
 WEATHER = {
@@ -101,11 +104,36 @@ def test_a_chat_answer_is_read_field_by_field(
     assert event["cost_usd"] == result.cost_usd
 
 
+def test_an_alias_with_its_own_prices_prices_each_part_of_the_input(app: LLM, fake: FakeProvider) -> None:
+    """Fresh input, prompt-cache reads and writes, output: each at the alias's own rate."""
+    fake.reply("ok", tokens_in=5000, cached_tokens=3000, cache_creation_tokens=1500, tokens_out=40)
+    result = app.chat("hi", model="house")
+    expected = 500 * 2e-6 + 3000 * 0.2e-6 + 1500 * 3e-6 + 40 * 10e-6
+    assert (result.cost_usd, result.cost_source) == (pytest.approx(expected, rel=1e-9), "override")
+    assert (result.cached_tokens, result.cache_write_tokens) == (3000, 1500)
+
+
+def test_an_alias_passed_over_for_want_of_a_key_is_named_with_the_reason(
+    fake: FakeProvider, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-openai-0001")
+    monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
+    path = tmp_path / "llm_config.yaml"
+    path.write_text(textwrap.dedent(CONFIG))
+    app = LLM(use_fake(load_config(path), fake, keep_keys=True))
+    result = app.chat("hi", model="claude")
+    assert (result.alias, result.skipped) == ("mini", {"claude": "ANTHROPIC_API_KEY not set"})
+    assert result.fallbacks_tried == ("claude",)
+
+
 def test_a_plain_answer_says_why_it_stopped(
     app: LLM, fake: FakeProvider, events: list[dict[str, Any]]
 ) -> None:
     fake.reply("Sunny.", tokens_in=12, tokens_out=2)
+    start = time.perf_counter()
     result = app.chat("Weather?", model="mini")
+    outside_ms = (time.perf_counter() - start) * 1000
+    assert 0 < result.latency_ms <= outside_ms  # timed by the call itself, in milliseconds
     assert (result.text, result.finish_reason, result.tool_calls) == ("Sunny.", "stop", ())
     event = the_event(events)
     assert not {"cached_tokens", "cache_write_tokens", "reasoning_tokens"} & set(event)
@@ -169,6 +197,7 @@ def test_a_failed_call_names_its_alias_model_and_original_error(
         str(error),
     )
     assert event["fallbacks_tried"] == ["mini"]
+    assert 0 < event["latency_ms"] < 60_000  # timed from the call's start, not from the clock's zero
     [(call, seen)] = hook.seen
     assert call.info.alias == "mini"
     assert (seen["request_id"], seen["alias"], seen["kind"]) == (event["request_id"], "mini", "chat")
@@ -215,3 +244,22 @@ def test_a_cost_in_the_answer_of_a_provider_that_does_not_report_costs_is_ignore
     entry = price_table()["gpt-4o-mini"]
     expected = 1000 * entry["input_cost_per_token"] + 50 * entry["output_cost_per_token"]
     assert (result.cost_usd, result.cost_source) == (pytest.approx(expected, rel=1e-9), "table")
+
+
+def test_a_call_the_budget_refuses_is_recorded_as_blocked_with_the_reason(
+    fake: FakeProvider, tmp_path: Path, events: list[dict[str, Any]]
+) -> None:
+    path = tmp_path / "llm_config.yaml"
+    path.write_text(textwrap.dedent(CONFIG) + "budgets: {daily_usd: 0.000001}\n")
+    app = LLM(use_fake(load_config(path), fake))
+    with pytest.raises(llmcfg.BudgetExceededError) as caught:
+        app.chat("hi", model="mini")
+    assert fake.requests == []
+    event = the_event(events)
+    assert (event["status"], event["error"], event["error_message"]) == (
+        "blocked",
+        "BudgetExceededError",
+        str(caught.value),
+    )
+    assert (event["alias"], event["fallbacks_tried"]) == ("mini", [])
+    assert 0 < event["latency_ms"] < 60_000
