@@ -642,7 +642,9 @@ async def test_a_busy_ledger_does_not_stop_other_coroutines(
         assert text == "ok then"
         assert waited >= 0.4  # the call really waited for the ledger
         during = [t for t in ticks if start <= t <= start + waited]
-        assert len(during) >= 0.5 * waited / 0.01, f"the loop stalled: {len(during)} ticks in {waited:.2f} s"
+        # a loop held by the ledger ticks ~0 times; a loaded 2-core machine stretches each 10 ms
+        # sleep, and half the ideal count failed 2 landings in 5 under load: a fifth still tells them apart
+        assert len(during) >= 0.2 * waited / 0.01, f"the loop stalled: {len(during)} ticks in {waited:.2f} s"
         day = llm.spend().day
         assert day is not None
         assert day.reserved_usd == 0.0
