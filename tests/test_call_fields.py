@@ -170,6 +170,27 @@ def test_a_long_prompt_is_priced_at_the_models_upper_tier(
     assert the_event(events)["cost_usd"] == result.cost_usd
 
 
+@pytest.mark.parametrize("cached", [0, 100_000], ids=["fresh", "with-cache-reads"])
+def test_a_long_streamed_prompt_is_priced_at_the_models_upper_tier(
+    app: LLM, fake: FakeProvider, events: list[dict[str, Any]], cached: int
+) -> None:
+    """The same as a stream: its usage came in the last chunk and was priced at the flat rates,
+    half the cost of a 300k-token gemini-2.5-pro call (and half what the budget reserved)."""
+    fake.reply("ok", tokens_in=300_000, cached_tokens=cached, tokens_out=50)
+    stream = app.stream("hi", model="pro")
+    assert "".join(stream) == "ok"
+    result = stream.result
+    assert result is not None
+    entry = price_table()["gemini/gemini-2.5-pro"]
+    expected = (
+        (300_000 - cached) * entry["input_cost_per_token_above_200k_tokens"]
+        + cached * entry["cache_read_input_token_cost_above_200k_tokens"]
+        + 50 * entry["output_cost_per_token_above_200k_tokens"]
+    )
+    assert (result.cost_usd, result.cost_source) == (pytest.approx(expected, rel=1e-9), "table")
+    assert the_event(events)["cost_usd"] == result.cost_usd
+
+
 def test_a_failed_call_names_its_alias_model_and_original_error(
     app: LLM, fake: FakeProvider, events: list[dict[str, Any]], hook: Finished
 ) -> None:

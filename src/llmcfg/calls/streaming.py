@@ -25,7 +25,7 @@ from llmcfg.money.budget.estimate import chat_estimate
 from llmcfg.money.budget.guard import Reservation
 from llmcfg.money.cost import CallCost
 from llmcfg.results import ChatResult
-from llmcfg.routing.counting import count_tokens
+from llmcfg.routing.counting import count_tokens, table_cost
 
 if TYPE_CHECKING:
     from llmcfg.calls.core import Call, CallCore, Message
@@ -121,7 +121,15 @@ class StreamCall:
         core, call = self.core, self.call
         info, hidden = core._answerer(call, state.raw)
         usage = Usage.of(state.usage)
-        cost = core._cost(info, usage, None)
+        # LiteLLM's price of the last chunk's usage, as a plain answer's response_cost (cached and
+        # tiered rates), for table prices; a provider that reports its cost is taken at its word by
+        # _cost. (A stream's usage.cost may be LiteLLM's own figure: not a provider's report.)
+        table_usd = (
+            table_cost(info.litellm_model, state.usage)
+            if state.usage is not None and info.price_source == "table" and not info.reports_cost
+            else None
+        )
+        cost = core._cost(info, usage, table_usd)
         if state.usage is None:  # abandoned (or no usage sent): count both ways, record it as an estimate
             usage = Usage(
                 tokens_in=count_tokens(self.body, model=info.litellm_model),

@@ -13,7 +13,7 @@ from typing import Any
 
 from llmcfg.routing.router import import_litellm
 
-__all__ = ["count_tokens"]
+__all__ = ["count_tokens", "table_cost"]
 
 _litellm: Any = None
 _per_model: dict[str, Any] = {}  # LiteLLM's counting set-up for one model
@@ -83,3 +83,16 @@ def _remote_images(messages: list[dict[str, Any]]) -> bool:
                 if not (isinstance(url, str) and url[:5].lower() == "data:"):
                     return True
     return False
+
+
+def table_cost(model: str, usage: Any) -> float | None:
+    """LiteLLM's price of ``usage`` (a response's or a stream's last ``Usage``) for ``model``, the
+    figure a plain response carries as its ``response_cost``: it knows cached-token and tiered rates
+    (gemini-2.5-pro's above 200k tokens). None when LiteLLM cannot price it."""
+    litellm = _litellm or _load()
+    try:
+        prompt, completion = litellm.cost_per_token(model=model, usage_object=usage)
+    except Exception:  # any failure of LiteLLM's pricing: llmcfg prices the call itself
+        return None
+    total = float(prompt) + float(completion)
+    return total if total > 0 else None
